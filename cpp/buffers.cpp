@@ -1,0 +1,97 @@
+#include "buffers.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+namespace fastoptim {
+namespace {
+
+using npy = py::detail::npy_api;
+
+[[noreturn]] void type_error(const Label& l, const std::string& what) {
+  throw py::type_error(l.str() + " " + what);
+}
+[[noreturn]] void value_error(const Label& l, const std::string& what) {
+  throw py::value_error(l.str() + " " + what);
+}
+
+std::string shape_str(py::handle obj) {
+  return py::str(obj.attr("shape")).cast<std::string>();
+}
+
+}  // namespace
+
+std::string Label::str() const {
+  std::ostringstream os;
+  if (key) os << base << " '" << key << "'[" << index << "]";
+  else os << base << "[" << index << "]";
+  return os.str();
+}
+
+const char* dtype_name(Dtype d) { return d == kF32 ? "float32" : "float64"; }
+std::size_t dtype_size(Dtype d) { return d == kF32 ? 4 : 8; }
+
+Dtype array_dtype(py::handle obj, const Label& label) {
+  if (!py::isinstance<py::array>(obj))
+    type_error(label, "must be a numpy.ndarray, got " +
+                          std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+  auto arr = py::reinterpret_borrow<py::array>(obj);
+  static const py::dtype f32 = py::dtype::of<float>();
+  static const py::dtype f64 = py::dtype::of<double>();
+  const py::dtype dt = arr.dtype();
+  if (dt.equal(f32)) return kF32;
+  if (dt.equal(f64)) return kF64;
+  type_error(label, "has dtype " + std::string(py::str(dt)) +
+                        "; fastoptim steps float32 or float64 arrays in native byte order");
+}
+
+ArrayRef check_array(py::handle obj, const Label& label, Dtype want, bool writable, py::handle like) {
+  const Dtype got = array_dtype(obj, label);
+  if (got != want)
+    type_error(label, std::string("has dtype ") + dtype_name(got) + ", expected " + dtype_name(want) +
+                          " (all arrays of one parameter group share one dtype)");
+  auto* proxy = py::detail::array_proxy(obj.ptr());
+  if (!(proxy->flags & npy::NPY_ARRAY_C_CONTIGUOUS_))
+    value_error(label, "is not C-contiguous (use numpy.ascontiguousarray, or step a FlatParams arena)");
+  if (!(proxy->flags & npy::NPY_ARRAY_ALIGNED_)) value_error(label, "is not aligned to its dtype");
+  if (writable && !(proxy->flags & npy::NPY_ARRAY_WRITEABLE_))
+    value_error(label, "is read-only; the step writes it in place");
+  if (like) {
+    auto* ref = py::detail::array_proxy(like.ptr());
+    bool same = proxy->nd == ref->nd;
+    for (int d = 0; same && d < proxy->nd; ++d) same = proxy->dimensions[d] == ref->dimensions[d];
+    if (!same)
+      value_error(label, "has shape " + shape_str(obj) + " but its parameter has shape " + shape_str(like));
+  }
+  std::size_t size = 1;
+  for (int d = 0; d < proxy->nd; ++d) size *= std::size_t(proxy->dimensions[d]);
+  return ArrayRef{proxy->data, size, size * dtype_size(want)};
+}
+
+void WrittenRanges::add(const ArrayRef& a, const Label& label) {
+  if (a.nbytes == 0) return;
+  const auto lo = reinterpret_cast<std::uintptr_t>(a.data);
+  ranges_.push_back(Range{lo, lo + a.nbytes, label});
+}
+
+void WrittenRanges::seal() {
+  std::sort(ranges_.begin(), ranges_.end(), [](const Range& x, const Range& y) { return x.lo < y.lo; });
+  for (std::size_t i = 1; i < ranges_.size(); ++i)
+    if (ranges_[i].lo < ranges_[i - 1].hi)
+      throw py::value_error(ranges_[i].label.str() + " shares memory with " + ranges_[i - 1].label.str() +
+                            "; every parameter and state buffer must be distinct");
+}
+
+void WrittenRanges::check_disjoint(const ArrayRef& a, const Label& label) const {
+  if (a.nbytes == 0 || ranges_.empty()) return;
+  const auto lo = reinterpret_cast<std::uintptr_t>(a.data);
+  const auto hi = lo + a.nbytes;
+  // First range ending after lo; ranges are disjoint and sorted, so ends are sorted too.
+  auto it = std::upper_bound(ranges_.begin(), ranges_.end(), lo,
+                             [](std::uintptr_t v, const Range& r) { return v < r.hi; });
+  if (it != ranges_.end() && it->lo < hi)
+    throw py::value_error(label.str() + " shares memory with " + it->label.str() +
+                          "; gradients must not alias parameters or optimizer state");
+}
+
+}  // namespace fastoptim

@@ -1,0 +1,62 @@
+// Validation of the NumPy buffers handed to the kernels: dtype, C-contiguity, alignment,
+// writeability, shape, and that no buffer that is written overlaps any other buffer.
+// Every check runs before any kernel writes; errors name the offending argument.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include "isa_table.hpp"
+
+namespace fastoptim {
+
+namespace py = pybind11;
+
+// Names an argument lazily, e.g. "params[3]", "grads[0]", "state 'exp_avg'[2]".
+struct Label {
+  const char* base;
+  const char* key;  // nullptr for params/grads
+  std::size_t index;
+  std::string str() const;
+};
+
+struct ArrayRef {
+  void* data;
+  std::size_t size;    // elements
+  std::size_t nbytes;
+};
+
+const char* dtype_name(Dtype d);
+std::size_t dtype_size(Dtype d);
+
+// Dtype of an array (TypeError unless it is a float32 or float64 ndarray in native byte order).
+Dtype array_dtype(py::handle obj, const Label& label);
+
+// Checks obj is an ndarray of dtype `want`, C-contiguous, aligned, writeable if `writable`,
+// and, if `like` is given, of the same shape. Throws TypeError/ValueError naming `label`.
+ArrayRef check_array(py::handle obj, const Label& label, Dtype want, bool writable,
+                     py::handle like = py::handle());
+
+// Memory ranges of buffers that a step writes, sorted, with their labels; answers whether
+// another range overlaps any of them.
+class WrittenRanges {
+ public:
+  void add(const ArrayRef& a, const Label& label);
+  // Sorts and throws ValueError if two added ranges overlap.
+  void seal();
+  // Throws ValueError naming both if `a` overlaps a sealed range.
+  void check_disjoint(const ArrayRef& a, const Label& label) const;
+
+ private:
+  struct Range {
+    std::uintptr_t lo, hi;
+    Label label;
+  };
+  std::vector<Range> ranges_;
+};
+
+}  // namespace fastoptim

@@ -1,0 +1,37 @@
+// The table of kernels one instruction set provides. isa_kernels.cpp is compiled once per ISA
+// and each copy defines fastoptim::<isa>::table(); dispatch.cpp picks one at import.
+#pragma once
+#include <cstddef>
+
+namespace fastoptim {
+
+enum Rule : int { kSgd = 0, kAdagrad, kRmsprop, kAdam, kNumRules };
+enum Dtype : int { kF32 = 0, kF64 = 1, kNumDtypes };
+
+// Up to five streams per element: param, grad, and up to three state buffers.
+constexpr int kMaxStreams = 5;
+
+using KernelFn = void (*)(const void* scalars, void* const* streams, std::size_t n);
+using GradStatsFn = void (*)(const void* grad, std::size_t n, double* lanes, double* bad);
+using ProbeFn = void (*)(float* const* rw, int n_rw, const float* g, std::size_t n);
+
+struct IsaTable {
+  const char* name;
+  KernelFn kernel[kNumRules][kNumDtypes];
+  GradStatsFn grad_stats[kNumDtypes];
+  ProbeFn probe;
+};
+
+#define FASTOPTIM_DECLARE_ISA(ns) \
+  namespace ns {                  \
+  const IsaTable& table();        \
+  }
+
+FASTOPTIM_DECLARE_ISA(baseline)
+#if defined(__x86_64__) || defined(_M_X64)
+FASTOPTIM_DECLARE_ISA(avx2)
+FASTOPTIM_DECLARE_ISA(avx512)
+#endif
+#undef FASTOPTIM_DECLARE_ISA
+
+}  // namespace fastoptim

@@ -1,0 +1,57 @@
+// Adam and AdamW, optionally AMSGrad (torch.optim.Adam / AdamW).
+//
+//   d  = gmul·g + wd·p            (Adam: coupled L2)     |  p = (1 − lr·wd)·p   (AdamW)
+//   m  = lerp(m, d, 1 − β1)
+//   v  = β2·v + (1 − β2)·d²
+//   v̂  = max(v̂, v)                (AMSGrad; v̂ replaces v below)
+//   p  = p − step_size·m / (sqrt(v) / sqrt(1 − β2^t) + eps),   step_size = lr / (1 − β1^t)
+// Streams: p (rw), g (r), m (rw), v (rw), v̂ (rw, AMSGrad only).
+#pragma once
+
+template <class T, bool kDecoupled, bool kAmsgrad>
+void adam_loop(const AdamScalars& s, T* __restrict p, const T* __restrict g, T* __restrict m,
+               T* __restrict v, T* __restrict vmax, std::size_t n) {
+  const T gmul = T(s.gmul), wd = T(s.weight_decay), decay = T(1.0 - s.lr * s.weight_decay);
+  const T w1 = T(1.0 - s.beta1), w1c = T(s.beta1);  // lerp weight 1 − β1 and its complement β1
+  const bool low_weight = (1.0 - s.beta1) < 0.5;
+  const T beta2 = T(s.beta2), one_minus_beta2 = T(1.0 - s.beta2);
+  const T neg_step = T(-s.step_size), bc2_sqrt = T(s.bias_correction2_sqrt), eps = T(s.eps);
+  const bool has_wd = s.weight_decay != 0.0;
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) {
+    T d = gmul * g[i];
+    T pi = p[i];
+    if constexpr (kDecoupled) {
+      if (has_wd) pi = pi * decay;
+    } else {
+      if (has_wd) d = d + wd * pi;
+    }
+    const T mi = lerp(m[i], d, w1, w1c, low_weight);
+    m[i] = mi;
+    T vi = beta2 * v[i] + (one_minus_beta2 * d) * d;
+    v[i] = vi;
+    if constexpr (kAmsgrad) {
+      vi = max_nan(vmax[i], vi);
+      vmax[i] = vi;
+    }
+    const T denom = root(vi) / bc2_sqrt + eps;
+    p[i] = pi + (neg_step * mi) / denom;
+  }
+}
+
+template <class T>
+void adam(const void* scalars, void* const* st, std::size_t n) {
+  const auto& s = *static_cast<const AdamScalars*>(scalars);
+  T* p = static_cast<T*>(st[0]);
+  const T* g = static_cast<const T*>(st[1]);
+  T* m = static_cast<T*>(st[2]);
+  T* v = static_cast<T*>(st[3]);
+  T* vmax = static_cast<T*>(st[4]);
+  if (s.decoupled) {
+    if (s.amsgrad) adam_loop<T, true, true>(s, p, g, m, v, vmax, n);
+    else adam_loop<T, true, false>(s, p, g, m, v, vmax, n);
+  } else {
+    if (s.amsgrad) adam_loop<T, false, true>(s, p, g, m, v, vmax, n);
+    else adam_loop<T, false, false>(s, p, g, m, v, vmax, n);
+  }
+}

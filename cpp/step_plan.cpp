@@ -1,0 +1,198 @@
+#include "step_plan.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "dispatch.hpp"
+#include "parallel.hpp"
+
+namespace fastoptim {
+namespace {
+
+// Elements per block of the gradient-norm pass: partial sums are formed per fixed block and
+// added in block order, so the norm does not depend on how blocks are shared out to threads.
+constexpr std::size_t kStatBlock = 1u << 14;
+
+// Clip coefficient as torch.nn.utils.clip_grad_norm_ forms it.
+constexpr double kClipEps = 1e-6;
+
+double pairwise_lane_sum(const double* lanes) {
+  double a[16];
+  for (int i = 0; i < 16; ++i) a[i] = lanes[i];
+  for (int w = 8; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) a[i] = a[i] + a[i + w];
+  return a[0];
+}
+
+}  // namespace
+
+void parse_hyper(Rule r, py::sequence hyper, double* out) {
+  const RuleSpec& spec = rule_spec(r);
+  if (py::len(hyper) != std::size_t(spec.n_hyper))
+    throw py::value_error(std::string("hyper: ") + spec.name + " takes " + std::to_string(spec.n_hyper) +
+                          " hyperparameters");
+  for (int i = 0; i < spec.n_hyper; ++i) {
+    py::object v = hyper[std::size_t(i)];
+    if (PyBool_Check(v.ptr()) || !PyNumber_Check(v.ptr()))
+      throw py::type_error(std::string(spec.hyper[i]) + " must be a real number, got " +
+                           std::string(py::str(py::type::handle_of(v).attr("__name__"))));
+    out[i] = PyFloat_AsDouble(v.ptr());
+    if (out[i] == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+  }
+}
+
+StepPlan::StepPlan(const std::string& rule, py::list params, py::dict state, bool maximize,
+                   bool nesterov, bool decoupled)
+    : rule_(rule_from_name(rule)), params_(params) {
+  const RuleSpec& spec = rule_spec(rule_);
+  flags_.maximize = maximize;
+  flags_.nesterov = nesterov;
+  flags_.decoupled = decoupled;
+  const std::size_t n = py::len(params);
+  if (n == 0) throw py::value_error("params: an empty parameter list");
+
+  // State streams, by torch's names; unknown names are an error, absent optional ones fine.
+  py::list streams[kMaxState];
+  for (auto item : state) {
+    const std::string key = py::str(item.first);
+    int k = 0;
+    while (k < spec.n_state && key != spec.state[k]) ++k;
+    if (k == spec.n_state) throw py::value_error("state: " + std::string(spec.name) + " has no state '" + key + "'");
+    if (!py::isinstance<py::list>(item.second))
+      throw py::type_error("state '" + key + "' must be a list of arrays, one per parameter");
+    streams[k] = py::reinterpret_borrow<py::list>(item.second);
+    if (py::len(streams[k]) != n)
+      throw py::value_error("state '" + key + "' has " + std::to_string(py::len(streams[k])) +
+                            " arrays for " + std::to_string(n) + " params");
+    flags_.state_present[k] = true;
+    state_.append(streams[k]);
+  }
+
+  dtype_ = array_dtype(params[0], Label{"params", nullptr, 0});
+  seg_.elem_size = dtype_size(dtype_);
+  seg_.ptrs.resize(n);
+  seg_.offsets.resize(n + 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Label pl{"params", nullptr, i};
+    const ArrayRef p = check_array(params[i], pl, dtype_, true);
+    written_.add(p, pl);
+    seg_.ptrs[i] = {p.data, nullptr, nullptr, nullptr, nullptr};
+    seg_.offsets[i + 1] = seg_.offsets[i] + p.size;
+    for (int k = 0; k < spec.n_state; ++k) {
+      if (!flags_.state_present[k]) continue;
+      const Label sl{"state", spec.state[k], i};
+      const ArrayRef s = check_array(streams[k][i], sl, dtype_, true, params[i]);
+      written_.add(s, sl);
+      seg_.ptrs[i][2 + k] = s.data;
+    }
+  }
+  written_.seal();
+}
+
+void StepPlan::load_grads(py::list grads) {
+  const std::size_t n = seg_.ptrs.size();
+  if (py::len(grads) != n)
+    throw py::value_error("grads: " + std::to_string(py::len(grads)) + " arrays for " + std::to_string(n) +
+                          " params");
+  std::vector<void*> ptrs(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Label gl{"grads", nullptr, i};
+    const ArrayRef g = check_array(grads[i], gl, dtype_, false, params_[i]);
+    written_.check_disjoint(g, gl);
+    ptrs[i] = g.data;
+  }
+  for (std::size_t i = 0; i < n; ++i) seg_.ptrs[i][1] = ptrs[i];
+}
+
+GradStats StepPlan::grad_stats() const {
+  require_loaded();
+  const std::size_t total = seg_.total();
+  const std::size_t nblocks = (total + kStatBlock - 1) / kStatBlock;
+  std::vector<double> partial(nblocks, 0.0), bad(nblocks, 0.0);
+  const GradStatsFn stats = active_isa().grad_stats[dtype_];
+  parallel_ranges(total, kStatBlock, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t b = lo / kStatBlock; b * kStatBlock < hi; ++b) {
+      double lanes[16] = {};
+      const std::size_t end = std::min((b + 1) * kStatBlock, total);
+      seg_.for_each_piece(b * kStatBlock, end, 1, 2, [&](void* const* s, std::size_t cnt) {
+        stats(s[1], cnt, lanes, &bad[b]);
+      });
+      partial[b] = pairwise_lane_sum(lanes);
+    }
+  });
+  GradStats out{0.0, true};
+  for (std::size_t b = 0; b < nblocks; ++b) {
+    out.sum_squares += partial[b];
+    if (bad[b] != 0.0) out.finite = false;  // NaN != 0
+  }
+  return out;
+}
+
+void check_grad_pipeline(double grad_scale, py::object max_grad_norm) {
+  if (!std::isfinite(grad_scale) || grad_scale <= 0)
+    throw py::value_error("invalid grad_scale: " + std::to_string(grad_scale) + " (must be finite and > 0)");
+  if (max_grad_norm.is_none()) return;
+  const double max_norm = max_grad_norm.cast<double>();
+  if (!std::isfinite(max_norm) || max_norm < 0)
+    throw py::value_error("invalid max_grad_norm: " + std::to_string(max_norm) + " (must be finite and >= 0)");
+}
+
+GradMultiplier grad_multiplier(double sum_squares, double grad_scale, py::object max_grad_norm) {
+  check_grad_pipeline(grad_scale, max_grad_norm);
+  GradMultiplier out{std::sqrt(sum_squares) / grad_scale, 1.0 / grad_scale};
+  if (!max_grad_norm.is_none()) {
+    const double coef = max_grad_norm.cast<double>() / (out.norm + kClipEps);
+    if (coef < 1.0) out.gmul *= coef;
+  }
+  return out;
+}
+
+void StepPlan::load(py::list grads, py::sequence hyper, std::int64_t step) {
+  loaded_ = false;
+  double h[kMaxHyper];
+  parse_hyper(rule_, hyper, h);
+  check_hyper(rule_, h, flags_);
+  check_structure(rule_, h, flags_);
+  if (step < 1) throw py::value_error("step: must be >= 1");
+  load_grads(grads);
+  std::copy(h, h + kMaxHyper, hyper_);
+  step_ = step;
+  loaded_ = true;
+}
+
+void StepPlan::require_loaded() const {
+  if (!loaded_) throw std::logic_error("StepPlan: load() must precede grad_stats() and apply()");
+}
+
+void StepPlan::apply(double gmul) {
+  require_loaded();
+  loaded_ = false;
+  const AnyScalars scalars = make_scalars(rule_, hyper_, flags_, step_, gmul);
+  const KernelFn kernel = active_isa().kernel[rule_][dtype_];
+  const int nstreams = 2 + rule_spec(rule_).n_state;
+  py::gil_scoped_release nogil;
+  parallel_ranges(seg_.total(), 64 / seg_.elem_size, [&](std::size_t lo, std::size_t hi) {
+    seg_.for_each_piece(lo, hi, 0, nstreams, [&](void* const* s, std::size_t cnt) { kernel(&scalars, s, cnt); });
+  });
+}
+
+py::tuple StepPlan::step(py::list grads, py::sequence hyper, std::int64_t step, double grad_scale,
+                         py::object max_grad_norm, bool check_finite) {
+  check_grad_pipeline(grad_scale, max_grad_norm);
+  load(grads, hyper, step);
+  if (max_grad_norm.is_none() && !check_finite) {
+    apply(1.0 / grad_scale);
+    return py::make_tuple(py::none(), false);
+  }
+  GradStats st;
+  {
+    py::gil_scoped_release nogil;
+    st = grad_stats();
+  }
+  const GradMultiplier gm = grad_multiplier(st.sum_squares, grad_scale, max_grad_norm);
+  if (check_finite && !st.finite) loaded_ = false;
+  else apply(gm.gmul);
+  return py::make_tuple(gm.norm, !st.finite);
+}
+
+}  // namespace fastoptim

@@ -1,0 +1,76 @@
+// A StepPlan binds one parameter group's params and state buffers, validated once, to an
+// update rule. Each step validates only what changes per step (grads, hyperparameters),
+// then runs the optional read-only gradient pass (norm for clipping, non-finite check) and
+// the update in one parallel region each, with the GIL released.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include "buffers.hpp"
+#include "rules.hpp"
+#include "segments.hpp"
+
+namespace fastoptim {
+
+namespace py = pybind11;
+
+struct GradStats {
+  double sum_squares;  // Σ g², in double, fixed summation order
+  bool finite;
+};
+
+class StepPlan {
+ public:
+  StepPlan(const std::string& rule, py::list params, py::dict state, bool maximize, bool nesterov,
+           bool decoupled);
+
+  // All in one: load, optional gradient pass, apply. Returns (grad_norm or None, found_inf);
+  // when found_inf and check_finite, nothing is written.
+  py::tuple step(py::list grads, py::sequence hyper, std::int64_t step, double grad_scale,
+                 py::object max_grad_norm, bool check_finite);
+
+  // The same in parts, for optimizers with several groups (one global norm, all groups
+  // validated before any is written): load() validates grads and hyperparameters and keeps
+  // them; grad_stats() reads the loaded grads; apply(gmul) writes and forgets them.
+  void load(py::list grads, py::sequence hyper, std::int64_t step);
+  GradStats grad_stats() const;
+  void apply(double gmul);
+
+  std::size_t numel() const { return seg_.total(); }
+  std::size_t num_tensors() const { return seg_.ptrs.size(); }
+  const char* dtype() const { return dtype_name(dtype_); }
+  const char* rule() const { return rule_spec(rule_).name; }
+
+ private:
+  void load_grads(py::list grads);
+  void require_loaded() const;
+
+  Rule rule_;
+  RuleFlags flags_;
+  Dtype dtype_ = kF32;
+  Segments seg_;
+  WrittenRanges written_;
+  py::list params_;  // keeps params alive and gives grads their expected shapes
+  py::list state_;   // keeps state buffers alive
+  double hyper_[kMaxHyper] = {};
+  std::int64_t step_ = 0;
+  bool loaded_ = false;
+};
+
+// Gradient multiplier of the unscale/clip pipeline (torch's clip_grad_norm_ semantics) from
+// the sum of squares of the *scaled* gradients. Validates grad_scale and max_grad_norm.
+// Returns {norm of the unscaled gradients, multiplier to apply to the stored gradients}.
+struct GradMultiplier {
+  double norm, gmul;
+};
+GradMultiplier grad_multiplier(double sum_squares, double grad_scale, py::object max_grad_norm);
+void check_grad_pipeline(double grad_scale, py::object max_grad_norm);
+
+// Parses and validates hyperparameters given as a sequence in rule_spec order.
+void parse_hyper(Rule r, py::sequence hyper, double* out);
+
+}  // namespace fastoptim

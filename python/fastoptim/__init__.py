@@ -1,0 +1,24 @@
+"""fastoptim: the fastest correct neural-network optimizer step on a CPU.
+
+SGD, Adagrad, RMSprop, Adam and AdamW with torch.optim's names, defaults and formulas,
+over NumPy arrays, as vectorized multithreaded C++ kernels::
+
+    import numpy as np, fastoptim as fo
+    params = {"W": np.zeros((784, 256), np.float32), "b": np.zeros(256, np.float32)}
+    opt = fo.Adam(params, lr=1e-3)
+    opt.step(grads)          # grads: same keys and shapes; params updated in place
+"""
+
+from ._version import __version__
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
+from .flat_params import FlatParams
+from .optimizer import Optimizer, StepResult
+from .rmsprop import RMSprop
+from .runtime import active_isa, get_num_threads, info, set_num_threads, supported_isas, use_isa
+from .sgd import SGD
+
+__all__ = [
+    "__version__", "Optimizer", "StepResult", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW",
+    "FlatParams", "set_num_threads", "get_num_threads", "use_isa", "active_isa", "supported_isas", "info",
+]

@@ -1,0 +1,38 @@
+"""Adagrad."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .optimizer import Optimizer
+
+
+class Adagrad(Optimizer):
+    r"""Adagrad, with torch.optim.Adagrad's arguments, defaults and formula::
+
+        d   = ±g + weight_decay·p
+        s   = s + d²                     (s starts at initial_accumulator_value)
+        p   = p − clr·d / (sqrt(s) + eps),   clr = lr / (1 + (t − 1)·lr_decay)
+    """
+
+    rule = "adagrad"
+
+    def __init__(self, params: Any, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
+                 maximize: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps,
+                                      maximize=maximize))
+
+    def _hyper(self, group: Mapping[str, Any]) -> tuple[float, ...]:
+        return (group["lr"], group["lr_decay"], group["weight_decay"], group["eps"])
+
+    def _check_extra(self, group: Mapping[str, Any]) -> None:
+        v = group["initial_accumulator_value"]
+        if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"invalid initial_accumulator_value: {v} (must be finite and >= 0)")
+
+    def _state_fill(self, group: Mapping[str, Any]) -> dict[str, float]:
+        return {"sum": float(group["initial_accumulator_value"])}

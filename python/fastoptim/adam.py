@@ -1,0 +1,57 @@
+"""Adam and AdamW (optionally AMSGrad)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    r"""Adam, with torch.optim.Adam's arguments, defaults and formula::
+
+        d  = ±g + weight_decay·p                       (L2 penalty, coupled)
+        m  = lerp(m, d, 1 − β1);   v = β2·v + (1 − β2)·d²
+        v̂  = max(v̂, v)                                 (amsgrad; used in place of v)
+        p  = p − lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + eps)
+
+    Bias corrections are computed once per step in double. eps is outside the square root.
+    """
+
+    rule = "adam"
+    _decoupled = False
+
+    def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
+                 maximize: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize))
+
+    def _hyper(self, group: Mapping[str, Any]) -> tuple[float, ...]:
+        betas = group["betas"]
+        if len(betas) != 2:
+            raise ValueError(f"invalid betas: {betas!r} (must be a pair)")
+        return (group["lr"], betas[0], betas[1], group["eps"], group["weight_decay"])
+
+    def _flags(self, group: Mapping[str, Any]) -> tuple[bool, bool, bool]:
+        return (bool(group["maximize"]), False, self._decoupled)
+
+    def _state_fill(self, group: Mapping[str, Any]) -> dict[str, float]:
+        fill = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
+        if group["amsgrad"]:
+            fill["max_exp_avg_sq"] = 0.0
+        return fill
+
+
+class AdamW(Adam):
+    r"""AdamW: Adam with decoupled weight decay, ``p = (1 − lr·weight_decay)·p`` before the
+    Adam update (torch.optim.AdamW; default weight_decay=1e-2)."""
+
+    _decoupled = True
+
+    def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, maximize=maximize)

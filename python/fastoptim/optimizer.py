@@ -1,0 +1,300 @@
+"""The optimizer base class: parameter groups, state, steps and checkpoints.
+
+Subclasses (SGD, Adagrad, RMSprop, Adam, AdamW) only say which update rule they run, how
+their hyperparameters map onto it, and which state buffers it needs. Everything numeric
+per element happens in ``fastoptim._core``; this layer validates structure and owns state.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+from . import _core
+from .param_structure import GroupLayout, group_layout, is_group_list
+
+
+class StepResult(NamedTuple):
+    """What a step did.
+
+    Attributes:
+        grad_norm: global L2 norm of the (unscaled) gradients, when it was computed
+            (``max_grad_norm`` or ``skip_nonfinite`` given), else ``None``.
+        found_inf: a gradient was Inf or NaN (only known when the norm was computed).
+        skipped: the step was skipped because of ``found_inf`` with ``skip_nonfinite``;
+            params, state and the step count are then untouched.
+    """
+
+    grad_norm: float | None
+    found_inf: bool
+    skipped: bool
+
+
+@dataclass
+class _GroupState:
+    layout: GroupLayout
+    step: int = 0
+    buffers: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    initialized: set[str] = field(default_factory=set)  # buffers that hold data (SGD momentum)
+    plan: Any = None
+    plan_key: Any = None
+
+
+class Optimizer:
+    """Base class. Construct a subclass (:class:`~fastoptim.Adam`, ...), not this.
+
+    Args:
+        params: an array, a list or dict of arrays, a :class:`~fastoptim.FlatParams`, or a
+            list of parameter-group dicts ``{"params": ..., <hyperparameter overrides>}``.
+        defaults: hyperparameters of every group unless a group overrides them.
+    """
+
+    rule: ClassVar[str]
+
+    def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
+        self.defaults = dict(defaults)
+        self.param_groups: list[dict[str, Any]] = []
+        self._groups: list[_GroupState] = []
+        self._grouped = is_group_list(params)
+        self.last_step: StepResult | None = None
+        for g in (params if self._grouped else [{"params": params}]):
+            self.add_param_group(dict(g))
+
+    # -- what subclasses provide ---------------------------------------------------------------
+    def _hyper(self, group: Mapping[str, Any]) -> tuple[float, ...]:
+        """Hyperparameters in the order ``_core.rule_hyper_names(rule)`` lists them."""
+        raise NotImplementedError
+
+    def _flags(self, group: Mapping[str, Any]) -> tuple[bool, bool, bool]:
+        """(maximize, nesterov, decoupled weight decay)."""
+        return (bool(group["maximize"]), False, False)
+
+    def _state_fill(self, group: Mapping[str, Any]) -> dict[str, float]:
+        """State buffers this group needs now, with the value each starts at."""
+        raise NotImplementedError
+
+    def _check_extra(self, group: Mapping[str, Any]) -> None:
+        """Validation of options that are not kernel hyperparameters."""
+
+    def _kernel_step(self, gs: _GroupState) -> int:
+        """The 1-based step number the kernel is given for the coming step."""
+        return gs.step + 1
+
+    # -- groups ----------------------------------------------------------------------------------
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group ``{"params": ..., **overrides}``; missing hyperparameters take the defaults."""
+        if "params" not in param_group:
+            raise ValueError("param_group: must have a 'params' entry")
+        where = f"param_groups[{len(self.param_groups)}]['params']" if self._grouped else "params"
+        unknown = set(param_group) - set(self.defaults) - {"params", "names"}
+        if unknown:
+            raise ValueError(f"param_group: unknown option(s) {sorted(unknown)} for {type(self).__name__}")
+        layout = group_layout(param_group["params"], where)
+        self._check_not_shared(layout, where)
+        group = {**self.defaults, **param_group, "params": layout.arrays}
+        if layout.names is not None:
+            group["names"] = layout.names
+        self._check_group(group)
+        gs = _GroupState(layout)
+        self._sync_plan(group, gs)  # validates every buffer before the group is added
+        if self.param_groups:
+            self._grouped = True
+        self.param_groups.append(group)
+        self._groups.append(gs)
+
+    def _check_not_shared(self, layout: GroupLayout, where: str) -> None:
+        for gi, other in enumerate(self._groups):
+            for a in layout.arrays:
+                for b in other.layout.arrays:
+                    if np.may_share_memory(a, b):
+                        raise ValueError(f"{where}: a parameter shares memory with one in group {gi}; "
+                                         "a parameter may belong to one group only")
+
+    def _check_group(self, group: Mapping[str, Any]) -> None:
+        maximize, nesterov, decoupled = self._flags(group)
+        _core.check_hyper(self.rule, self._hyper(group), maximize, nesterov, decoupled)
+        self._check_extra(group)
+
+    def _sync_plan(self, group: Mapping[str, Any], gs: _GroupState) -> Any:
+        """The group's StepPlan, rebuilt if flags or the set of state buffers changed."""
+        fill = self._state_fill(group)
+        flags = self._flags(group)
+        key = (flags, tuple(fill))
+        if gs.plan is not None and key == gs.plan_key:
+            return gs.plan
+        buffers = {}
+        for name, value in fill.items():
+            if name in gs.buffers:
+                buffers[name] = gs.buffers[name]
+            else:
+                buffers[name] = [np.full_like(p, value) for p in gs.layout.arrays]
+                gs.initialized.discard(name)
+        plan = _core.StepPlan(self.rule, list(gs.layout.arrays), buffers, *flags)
+        gs.buffers, gs.plan, gs.plan_key = buffers, plan, key
+        return plan
+
+    # -- stepping -------------------------------------------------------------------------------
+    def _split_grads(self, grads: Any) -> list[list[np.ndarray]]:
+        if not self._grouped:
+            return [self._groups[0].layout.grads(grads, "grads")]
+        if grads is None and all(gs.layout.kind == "flat" for gs in self._groups):
+            return [gs.layout.grads(None, f"grads[{i}]") for i, gs in enumerate(self._groups)]
+        if not isinstance(grads, (list, tuple)) or len(grads) != len(self._groups):
+            raise ValueError(f"grads: with {len(self._groups)} parameter groups, pass a list with one "
+                             "entry per group, each shaped like that group's params")
+        return [gs.layout.grads(g, f"grads[{i}]") for i, (gs, g) in enumerate(zip(self._groups, grads, strict=False))]
+
+    def step(self, grads: Any = None, *, grad_scale: float = 1.0, max_grad_norm: float | None = None,
+             skip_nonfinite: bool = False) -> StepResult:
+        """Update every parameter in place from ``grads`` (same structure as the params).
+
+        Args:
+            grads: gradients mirroring the params argument (``None`` for a FlatParams arena).
+            grad_scale: the loss scale the gradients carry; they are divided by it on the fly
+                (never written back).
+            max_grad_norm: clip the gradients by their global L2 norm over all groups, as
+                ``torch.nn.utils.clip_grad_norm_`` does, inside the same pass.
+            skip_nonfinite: if any gradient is Inf/NaN, skip the step (nothing written),
+                as torch's GradScaler does.
+
+        All inputs are validated before anything is written.
+        """
+        per_group = self._split_grads(grads)
+        need_stats = max_grad_norm is not None or skip_nonfinite
+        if len(self._groups) == 1:
+            gs, group = self._groups[0], self.param_groups[0]
+            plan = self._sync_plan(group, gs)
+            norm, found_inf = plan.step(per_group[0], self._hyper(group), self._kernel_step(gs),
+                                        grad_scale, max_grad_norm, skip_nonfinite)
+            skipped = found_inf and skip_nonfinite
+            if not skipped:
+                self._advance(gs)
+            self.last_step = StepResult(norm, found_inf, skipped)
+            return self.last_step
+        plans = [self._sync_plan(group, gs) for group, gs in zip(self.param_groups, self._groups, strict=False)]
+        _core.grad_multiplier(0.0, grad_scale, max_grad_norm)  # validates both before loading
+        for plan, group, gs, g in zip(plans, self.param_groups, self._groups, per_group, strict=False):
+            plan.load(g, self._hyper(group), self._kernel_step(gs))
+        norm, found_inf, gmul = None, False, 1.0 / grad_scale
+        if need_stats:
+            sum_squares = 0.0
+            for plan in plans:
+                s, finite = plan.grad_stats()
+                sum_squares += s
+                found_inf |= not finite
+            norm, gmul = _core.grad_multiplier(sum_squares, grad_scale, max_grad_norm)
+        skipped = found_inf and skip_nonfinite
+        if not skipped:
+            for plan, gs in zip(plans, self._groups, strict=False):
+                plan.apply(gmul)
+                self._advance(gs)
+        self.last_step = StepResult(norm, found_inf, skipped)
+        return self.last_step
+
+    def _advance(self, gs: _GroupState) -> None:
+        gs.step += 1
+        gs.initialized.update(gs.buffers)
+
+    # -- state and checkpoints -----------------------------------------------------------------
+    @property
+    def state(self) -> dict[int, dict[str, Any]]:
+        """Per-parameter state (views, not copies), keyed by the parameter's index across groups."""
+        out: dict[int, dict[str, Any]] = {}
+        idx = 0
+        for gs in self._groups:
+            for i in range(len(gs.layout.arrays)):
+                entry: dict[str, Any] = {"step": gs.step}
+                for name in sorted(gs.initialized & set(gs.buffers)):
+                    entry[name] = gs.buffers[name][i]
+                out[idx] = entry
+                idx += 1
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """A deep copy of the state and hyperparameters, torch.optim's layout: ``{"state":
+        {param_index: {"step": int, <buffers>}}, "param_groups": [{..., "params": [indices]}]}``."""
+        groups, idx = [], 0
+        for group in self.param_groups:
+            n = len(group["params"])
+            g = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            g["params"] = list(range(idx, idx + n))
+            groups.append(g)
+            idx += n
+        state = {i: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in entry.items()}
+                 for i, entry in self.state.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; the next step continues the saved run bit for bit.
+
+        Everything is checked (group count, parameter counts, buffer shapes) before anything
+        is changed. Buffers are copied into the existing state arrays.
+        """
+        if not isinstance(state_dict, Mapping) or "state" not in state_dict or "param_groups" not in state_dict:
+            raise ValueError("state_dict: expected a mapping with 'state' and 'param_groups'")
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"state_dict: has {len(saved_groups)} parameter groups, this optimizer "
+                             f"{len(self.param_groups)}")
+        plan: list[tuple[dict[str, Any], _GroupState, dict[str, Any], list[int]]] = []
+        for gi, (saved, group, gs) in enumerate(zip(saved_groups, self.param_groups, self._groups, strict=False)):
+            ids = list(saved["params"])
+            if len(ids) != len(group["params"]):
+                raise ValueError(f"state_dict: group {gi} has {len(ids)} params, this optimizer "
+                                 f"{len(group['params'])}")
+            new_group = {**group, **{k: v for k, v in saved.items() if k != "params"}}
+            self._check_group(new_group)
+            steps = {int(saved_state[i]["step"]) for i in ids if i in saved_state}
+            if len(steps) > 1:
+                raise ValueError(f"state_dict: group {gi} mixes step counts {sorted(steps)}")
+            for i, p in zip(ids, group["params"], strict=False):
+                for name, value in saved_state.get(i, {}).items():
+                    if name == "step":
+                        continue
+                    if name not in _core.rule_state_names(self.rule):
+                        raise ValueError(f"state_dict: unknown state {name!r} for param {i}")
+                    if np.shape(value) != p.shape:
+                        raise ValueError(f"state_dict: state {name!r} of param {i} has shape "
+                                         f"{np.shape(value)}, the param {p.shape}")
+            plan.append((new_group, gs, saved_state, ids))
+        for gi, (new_group, gs, saved_state_, ids) in enumerate(plan):
+            new_group["params"] = gs.layout.arrays
+            self.param_groups[gi] = new_group
+            first = saved_state_.get(ids[0], {}) if ids else {}
+            gs.step = int(first.get("step", 0))
+            self._sync_plan(new_group, gs)
+            gs.initialized = set()
+            for name, arrays in gs.buffers.items():
+                if all(name in saved_state_.get(i, {}) for i in ids):
+                    for i, buf in zip(ids, arrays, strict=False):
+                        np.copyto(buf, np.asarray(saved_state_[i][name]), casting="same_kind")
+                    gs.initialized.add(name)
+                else:
+                    fill = self._state_fill(new_group)[name]
+                    for buf in arrays:
+                        buf.fill(fill)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_groups"] = [_GroupState(gs.layout, gs.step, gs.buffers, gs.initialized) for gs in self._groups]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        for group, gs in zip(self.param_groups, self._groups, strict=False):
+            group["params"] = gs.layout.arrays
+            self._sync_plan(group, gs)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(g):
+                if k not in ("params", "names"):
+                    lines.append(f"    {k}: {g[k]}")
+        lines.append(")")
+        return "\n".join(lines)

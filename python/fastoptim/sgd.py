@@ -1,0 +1,41 @@
+"""Stochastic gradient descent with momentum, dampening, Nesterov and weight decay."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .optimizer import Optimizer, _GroupState
+
+
+class SGD(Optimizer):
+    r"""SGD, with torch.optim.SGD's arguments, defaults and formula::
+
+        d = ±g + weight_decay·p
+        b = d (first step), then b = momentum·b + (1 − dampening)·d
+        d = d + momentum·b (nesterov) or d = b
+        p = p − lr·d
+
+    The momentum buffer starts as the first gradient (torch's convention; the textbook's
+    ``v = μv − lr·g`` form is the same trajectory for dampening=0 up to rounding).
+    """
+
+    rule = "sgd"
+
+    def __init__(self, params: Any, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
+
+    def _hyper(self, group: Mapping[str, Any]) -> tuple[float, ...]:
+        return (group["lr"], group["momentum"], group["dampening"], group["weight_decay"])
+
+    def _flags(self, group: Mapping[str, Any]) -> tuple[bool, bool, bool]:
+        return (bool(group["maximize"]), bool(group["nesterov"]), False)
+
+    def _state_fill(self, group: Mapping[str, Any]) -> dict[str, float]:
+        return {"momentum_buffer": 0.0} if group["momentum"] != 0 else {}
+
+    def _kernel_step(self, gs: _GroupState) -> int:
+        # The kernel copies the gradient into the buffer on the buffer's first step.
+        return gs.step + 1 if "momentum_buffer" in gs.initialized else 1

@@ -7,9 +7,10 @@
 namespace fastoptim {
 namespace {
 std::atomic<int> g_threads{0};  // 0: not yet read from OpenMP's default (OMP_NUM_THREADS)
-// Measured with bench/thread_threshold.py on a 2-core Zen 4: below ~64k float32 elements
-// per thread a second thread costs more (fork/join ~2-4 µs) than it saves.
-std::atomic<std::size_t> g_min_per_thread{1u << 16};
+// Measured with bench/thread_threshold.py on a 2-core Zen 4 (results/thread_threshold.json):
+// a second thread pays from ~4k float32 elements per thread for Adam and from ~12k for plain
+// SGD (fork/join costs ~1 µs); 8k per thread loses at most ~0.3 µs on either side.
+std::atomic<std::size_t> g_min_per_thread{1u << 13};
 }  // namespace
 
 int num_threads() {

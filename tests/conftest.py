@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import fastoptim as fo
 import numpy as np
 import pytest
+
+import fastoptim as fo
 from fastoptim import _core
 
 DEFAULT_ISA = fo.active_isa()

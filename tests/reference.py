@@ -127,12 +127,12 @@ def assert_matches_reference(fo_cls, ref_cls, kwargs, dtype, rng, shapes, steps=
     for _ in range(steps):
         grads = [rng.standard_normal(p.shape).astype(dtype) for p in params]
         opt.step(grads)
-        for r, g in zip(refs, grads, strict=False):
+        for r, g in zip(refs, grads):
             r.step(g)
     lr = kwargs.get("lr", 1e-3)
-    moved = max(np.max(np.abs(r.p - p0)) for r, p0 in zip(refs, initial, strict=False))
+    moved = max(np.max(np.abs(r.p - p0)) for r, p0 in zip(refs, initial))
     assert moved > 10 * RTOL[np.dtype(dtype)] * lr, "the reference did not move: the test shows nothing"
-    for i, (p, r) in enumerate(zip(params, refs, strict=False)):
+    for i, (p, r) in enumerate(zip(params, refs)):
         assert p.dtype == np.dtype(dtype)
         err = np.max(np.abs(p - r.p) / (np.abs(r.p) + lr))
         assert err <= RTOL[np.dtype(dtype)], f"param {i}: relative error {err:.3e}"

@@ -2,9 +2,10 @@
 
 import pickle
 
-import fastoptim as fo
 import numpy as np
 import pytest
+
+import fastoptim as fo
 
 
 def model(rng, dtype=np.float32):
@@ -57,7 +58,7 @@ def test_arena_step_equals_separate_arrays_step(cls, kw, rng):
     for k in arrays:
         assert flat[k].tobytes() == separate[k].tobytes()
     padding = np.ones(flat.data.size, bool)
-    for off, shape in zip(flat.offsets, flat.shapes, strict=False):
+    for off, shape in zip(flat.offsets, flat.shapes):
         padding[off:off + int(np.prod(shape))] = False
     assert np.all(flat.data[padding] == 0)
 

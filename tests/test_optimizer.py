@@ -4,9 +4,10 @@ and the fused gradient pipeline (unscale, clip, skip on non-finite)."""
 import copy
 import pickle
 
-import fastoptim as fo
 import numpy as np
 import pytest
+
+import fastoptim as fo
 
 ALL = [
     (fo.SGD, dict(lr=0.1, momentum=0.9)),
@@ -81,7 +82,7 @@ def snapshot(params, opt):
 
 
 def assert_unchanged(params, opt, snap):
-    for p, q in zip(params, snap[0], strict=False):
+    for p, q in zip(params, snap[0]):
         np.testing.assert_array_equal(p, q)
     for k, entry in opt.state.items():
         for name, v in entry.items():
@@ -211,7 +212,7 @@ def test_state_dict_round_trip_continues_bit_for_bit(cls, kw):
     for g in grads[4:]:  # the first optimizer runs on; the checkpoint must not follow it
         opt1.step(g)
     restarted = [p.copy() for p in resumed]
-    for p, q in zip(restarted, init, strict=False):
+    for p, q in zip(restarted, init):
         p[...] = q
     opt2 = cls(restarted, **kw)
     for g in grads[:4]:
@@ -220,7 +221,7 @@ def test_state_dict_round_trip_continues_bit_for_bit(cls, kw):
     assert opt2.state[0]["step"] == 4
     for g in grads[4:]:
         opt2.step(g)
-    for a, b in zip(straight, restarted, strict=False):
+    for a, b in zip(straight, restarted):
         assert a.tobytes() == b.tobytes()
 
 
@@ -278,7 +279,7 @@ def test_pickled_optimizer_continues_identically(cls, kw):
     g = [f32(8, rng=rng), f32(2, 3, rng=rng)]
     opt.step(g)
     clone.step(g)
-    for a, b in zip(params, clone_params, strict=False):
+    for a, b in zip(params, clone_params):
         assert a.tobytes() == b.tobytes()
 
 
@@ -298,11 +299,11 @@ def test_clip_matches_clip_grad_norm_semantics():
     grads = [f32(10, rng=rng) * 10, f32(3, 3, rng=rng) * 10]
     total = float(np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in grads)))
     coef = 1.0 / (total + 1e-6)
-    expect = [p.astype(np.float64) - 0.1 * coef * g for p, g in zip(params, grads, strict=False)]
+    expect = [p.astype(np.float64) - 0.1 * coef * g for p, g in zip(params, grads)]
     res = fo.SGD(params, lr=0.1).step(grads, max_grad_norm=1.0)
     assert res.grad_norm == pytest.approx(total, rel=1e-12)
     assert not res.found_inf and not res.skipped
-    for p, e in zip(params, expect, strict=False):
+    for p, e in zip(params, expect):
         np.testing.assert_allclose(p, e, rtol=1e-6, atol=1e-7)
 
 

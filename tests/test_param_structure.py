@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from fastoptim.param_structure import group_layout, is_group_list
 
 

@@ -1,10 +1,11 @@
 """RMSprop against the float64 reference: every option, float32 and float64, every ISA."""
 
-import fastoptim as fo
 import numpy as np
 import pytest
 from conftest import SHAPES
 from reference import RmspropRef, assert_matches_reference
+
+import fastoptim as fo
 
 CASES = [
     dict(lr=0.01),

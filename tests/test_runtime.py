@@ -4,10 +4,11 @@ import os
 import subprocess
 import sys
 
-import fastoptim as fo
 import numpy as np
 import pytest
 from conftest import DEFAULT_ISA, SUPPORTED_ISAS
+
+import fastoptim as fo
 from fastoptim import _core
 
 CONFIGS = [

@@ -8,9 +8,10 @@ to 10, the gap stays below 60 · 10 · 8u ≈ 3e-4 relative to (|p| + lr). Measu
 these cases: ≤ 2.7e-5 (centered RMSprop with momentum), ≤ 1.5e-6 for Adam/AdamW.
 """
 
-import fastoptim as fo
 import numpy as np
 import pytest
+
+import fastoptim as fo
 
 torch = pytest.importorskip("torch", reason="torch is not installed: the differential tests need it")
 
@@ -55,10 +56,10 @@ def test_trajectory_matches_torch(name, kw):
         tparams = [torch.nn.Parameter(torch.from_numpy(p.copy())) for p in init]
         topt = getattr(torch.optim, name)(tparams, **kw, **extra)
         for g in grads:
-            for tp, gi in zip(tparams, g, strict=False):
+            for tp, gi in zip(tparams, g):
                 tp.grad = torch.from_numpy(gi.copy())
             topt.step()
-        for i, (p, tp) in enumerate(zip(ours, tparams, strict=False)):
+        for i, (p, tp) in enumerate(zip(ours, tparams)):
             ref = tp.detach().numpy()
             assert not np.array_equal(ref, init[i]), "torch did not move: the test shows nothing"
             err = np.max(np.abs(p - ref) / (np.abs(ref) + kw["lr"]))
@@ -75,11 +76,11 @@ def test_clip_and_skip_match_torch_grad_clipping():
     for _step in range(STEPS):
         g = [rng.standard_normal(p.shape).astype(np.float32) * 3 for p in init]
         res = opt.step(g, max_grad_norm=1.0)
-        for tp, gi in zip(tparams, g, strict=False):
+        for tp, gi in zip(tparams, g):
             tp.grad = torch.from_numpy(gi.copy())
         tnorm = torch.nn.utils.clip_grad_norm_(tparams, 1.0)
         topt.step()
         assert res.grad_norm == pytest.approx(float(tnorm), rel=1e-5)
-    for p, tp in zip(ours, tparams, strict=False):
+    for p, tp in zip(ours, tparams):
         ref = tp.detach().numpy()
         assert np.max(np.abs(p - ref) / (np.abs(ref) + 0.01)) <= RTOL

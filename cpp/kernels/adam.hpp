@@ -5,6 +5,9 @@
 //   v  = β2·v + (1 − β2)·d²
 //   v̂  = max(v̂, v)                (AMSGrad; v̂ replaces v below)
 //   p  = p − step_size·m / (sqrt(v) / sqrt(1 − β2^t) + eps),   step_size = lr / (1 − β1^t)
+// evaluated in the algebraically equal form with one division per element (the divider is
+// the in-cache bottleneck) and the bias correction folded into two per-step scalars:
+//   p  = p − (step_size·c)·m / (sqrt(v) + eps·c),   c = sqrt(1 − β2^t)
 // Streams: p (rw), g (r), m (rw), v (rw), v̂ (rw, AMSGrad only).
 #pragma once
 
@@ -15,7 +18,8 @@ void adam_loop(const AdamScalars& s, T* __restrict p, const T* __restrict g, T* 
   const T w1 = T(1.0 - s.beta1), w1c = T(s.beta1);  // lerp weight 1 − β1 and its complement β1
   const bool low_weight = (1.0 - s.beta1) < 0.5;
   const T beta2 = T(s.beta2), one_minus_beta2 = T(1.0 - s.beta2);
-  const T neg_step = T(-s.step_size), bc2_sqrt = T(s.bias_correction2_sqrt), eps = T(s.eps);
+  const T neg_step = T(-s.step_size * s.bias_correction2_sqrt);
+  const T eps = T(s.eps * s.bias_correction2_sqrt);
   const bool has_wd = s.weight_decay != 0.0;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {
@@ -34,7 +38,7 @@ void adam_loop(const AdamScalars& s, T* __restrict p, const T* __restrict g, T* 
       vi = max_nan(vmax[i], vi);
       vmax[i] = vi;
     }
-    const T denom = root(vi) / bc2_sqrt + eps;
+    const T denom = root(vi) + eps;
     p[i] = pi + (neg_step * mi) / denom;
   }
 }

@@ -37,6 +37,9 @@ class Adam(Optimizer):
     def _flags(self, group: Mapping[str, Any]) -> tuple[bool, bool, bool]:
         return (bool(group["maximize"]), False, self._decoupled)
 
+    def _structure_key(self, group: Mapping[str, Any]) -> tuple:
+        return (group["maximize"], group["amsgrad"])
+
     def _state_fill(self, group: Mapping[str, Any]) -> dict[str, float]:
         fill = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
         if group["amsgrad"]:

@@ -25,6 +25,15 @@ def aligned_zeros(n: int, dtype: DTypeLike, align: int = ALIGN_BYTES) -> np.ndar
     return raw[start:start + n * dtype.itemsize].view(dtype)
 
 
+def aligned_full_like(a: np.ndarray, value: float) -> np.ndarray:
+    """An array shaped and typed like ``a``, filled with ``value``, 64-byte aligned (state
+    buffers aligned like the params let the kernels use aligned vector loads on every stream)."""
+    out = aligned_zeros(a.size, a.dtype).reshape(a.shape)
+    if value:
+        out.fill(value)
+    return out
+
+
 class FlatParams:
     """Pack a dict or list of arrays into one 64-byte-aligned float buffer plus a matching
     gradient buffer.
@@ -66,19 +75,19 @@ class FlatParams:
         self.data = aligned_zeros(end, dt)
         self.grad = aligned_zeros(end, dt)
         self._make_views()
-        for view, v in zip(self._param_views, values, strict=False):
+        for view, v in zip(self._param_views, values):
             np.copyto(view, v, casting="same_kind")
 
     # -- views ---------------------------------------------------------------------------
     def _make_views(self) -> None:
         def views(buf: np.ndarray) -> list[np.ndarray]:
             return [buf[o:o + int(np.prod(s, dtype=np.int64))].reshape(s)
-                    for o, s in zip(self.offsets, self.shapes, strict=False)]
+                    for o, s in zip(self.offsets, self.shapes)]
         self._param_views = views(self.data)
         self._grad_views = views(self.grad)
 
     def _structured(self, arrays: list[np.ndarray]) -> Structure:
-        return dict(zip(self.names, arrays, strict=False)) if self.names is not None else list(arrays)
+        return dict(zip(self.names, arrays)) if self.names is not None else list(arrays)
 
     @property
     def params(self) -> Structure:

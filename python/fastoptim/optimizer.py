@@ -15,6 +15,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from . import _core
+from .flat_params import aligned_full_like
 from .param_structure import GroupLayout, group_layout, is_group_list
 
 
@@ -32,6 +33,9 @@ class StepResult(NamedTuple):
     grad_norm: float | None
     found_inf: bool
     skipped: bool
+
+
+_PLAIN_STEP = StepResult(None, False, False)
 
 
 @dataclass
@@ -77,6 +81,10 @@ class Optimizer:
         """State buffers this group needs now, with the value each starts at."""
         raise NotImplementedError
 
+    def _structure_key(self, group: Mapping[str, Any]) -> tuple:
+        """What decides flags and state buffers; the StepPlan is rebuilt when it changes."""
+        return (group["maximize"],)
+
     def _check_extra(self, group: Mapping[str, Any]) -> None:
         """Validation of options that are not kernel hyperparameters."""
 
@@ -121,20 +129,21 @@ class Optimizer:
 
     def _sync_plan(self, group: Mapping[str, Any], gs: _GroupState) -> Any:
         """The group's StepPlan, rebuilt if flags or the set of state buffers changed."""
-        fill = self._state_fill(group)
-        flags = self._flags(group)
-        key = (flags, tuple(fill))
+        key = self._structure_key(group)
         if gs.plan is not None and key == gs.plan_key:
             return gs.plan
+        fill = self._state_fill(group)
+        flags = self._flags(group)
         buffers = {}
         for name, value in fill.items():
             if name in gs.buffers:
                 buffers[name] = gs.buffers[name]
             else:
-                buffers[name] = [np.full_like(p, value) for p in gs.layout.arrays]
+                buffers[name] = [aligned_full_like(p, value) for p in gs.layout.arrays]
                 gs.initialized.discard(name)
         plan = _core.StepPlan(self.rule, list(gs.layout.arrays), buffers, *flags)
         gs.buffers, gs.plan, gs.plan_key = buffers, plan, key
+        gs.initialized &= set(buffers)
         return plan
 
     # -- stepping -------------------------------------------------------------------------------
@@ -146,7 +155,7 @@ class Optimizer:
         if not isinstance(grads, (list, tuple)) or len(grads) != len(self._groups):
             raise ValueError(f"grads: with {len(self._groups)} parameter groups, pass a list with one "
                              "entry per group, each shaped like that group's params")
-        return [gs.layout.grads(g, f"grads[{i}]") for i, (gs, g) in enumerate(zip(self._groups, grads, strict=False))]
+        return [gs.layout.grads(g, f"grads[{i}]") for i, (gs, g) in enumerate(zip(self._groups, grads))]
 
     def step(self, grads: Any = None, *, grad_scale: float = 1.0, max_grad_norm: float | None = None,
              skip_nonfinite: bool = False) -> StepResult:
@@ -163,21 +172,23 @@ class Optimizer:
 
         All inputs are validated before anything is written.
         """
-        per_group = self._split_grads(grads)
-        need_stats = max_grad_norm is not None or skip_nonfinite
-        if len(self._groups) == 1:
+        if len(self._groups) == 1:  # the lean path: one C++ call
             gs, group = self._groups[0], self.param_groups[0]
             plan = self._sync_plan(group, gs)
-            norm, found_inf = plan.step(per_group[0], self._hyper(group), self._kernel_step(gs),
-                                        grad_scale, max_grad_norm, skip_nonfinite)
-            skipped = found_inf and skip_nonfinite
-            if not skipped:
+            norm, found_inf = plan.step(gs.layout.grads(grads, "grads"), self._hyper(group),
+                                        self._kernel_step(gs), grad_scale, max_grad_norm, skip_nonfinite)
+            if found_inf and skip_nonfinite:
+                result = StepResult(norm, True, True)
+            else:
                 self._advance(gs)
-            self.last_step = StepResult(norm, found_inf, skipped)
-            return self.last_step
-        plans = [self._sync_plan(group, gs) for group, gs in zip(self.param_groups, self._groups, strict=False)]
+                result = _PLAIN_STEP if norm is None else StepResult(norm, found_inf, False)
+            self.last_step = result
+            return result
+        per_group = self._split_grads(grads)
+        need_stats = max_grad_norm is not None or skip_nonfinite
+        plans = [self._sync_plan(group, gs) for group, gs in zip(self.param_groups, self._groups)]
         _core.grad_multiplier(0.0, grad_scale, max_grad_norm)  # validates both before loading
-        for plan, group, gs, g in zip(plans, self.param_groups, self._groups, per_group, strict=False):
+        for plan, group, gs, g in zip(plans, self.param_groups, self._groups, per_group):
             plan.load(g, self._hyper(group), self._kernel_step(gs))
         norm, found_inf, gmul = None, False, 1.0 / grad_scale
         if need_stats:
@@ -189,7 +200,7 @@ class Optimizer:
             norm, gmul = _core.grad_multiplier(sum_squares, grad_scale, max_grad_norm)
         skipped = found_inf and skip_nonfinite
         if not skipped:
-            for plan, gs in zip(plans, self._groups, strict=False):
+            for plan, gs in zip(plans, self._groups):
                 plan.apply(gmul)
                 self._advance(gs)
         self.last_step = StepResult(norm, found_inf, skipped)
@@ -197,7 +208,8 @@ class Optimizer:
 
     def _advance(self, gs: _GroupState) -> None:
         gs.step += 1
-        gs.initialized.update(gs.buffers)
+        if len(gs.initialized) != len(gs.buffers):
+            gs.initialized.update(gs.buffers)
 
     # -- state and checkpoints -----------------------------------------------------------------
     @property
@@ -241,7 +253,7 @@ class Optimizer:
             raise ValueError(f"state_dict: has {len(saved_groups)} parameter groups, this optimizer "
                              f"{len(self.param_groups)}")
         plan: list[tuple[dict[str, Any], _GroupState, dict[str, Any], list[int]]] = []
-        for gi, (saved, group, gs) in enumerate(zip(saved_groups, self.param_groups, self._groups, strict=False)):
+        for gi, (saved, group, gs) in enumerate(zip(saved_groups, self.param_groups, self._groups)):
             ids = list(saved["params"])
             if len(ids) != len(group["params"]):
                 raise ValueError(f"state_dict: group {gi} has {len(ids)} params, this optimizer "
@@ -251,7 +263,7 @@ class Optimizer:
             steps = {int(saved_state[i]["step"]) for i in ids if i in saved_state}
             if len(steps) > 1:
                 raise ValueError(f"state_dict: group {gi} mixes step counts {sorted(steps)}")
-            for i, p in zip(ids, group["params"], strict=False):
+            for i, p in zip(ids, group["params"]):
                 for name, value in saved_state.get(i, {}).items():
                     if name == "step":
                         continue
@@ -270,7 +282,7 @@ class Optimizer:
             gs.initialized = set()
             for name, arrays in gs.buffers.items():
                 if all(name in saved_state_.get(i, {}) for i in ids):
-                    for i, buf in zip(ids, arrays, strict=False):
+                    for i, buf in zip(ids, arrays):
                         np.copyto(buf, np.asarray(saved_state_[i][name]), casting="same_kind")
                     gs.initialized.add(name)
                 else:
@@ -285,7 +297,7 @@ class Optimizer:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        for group, gs in zip(self.param_groups, self._groups, strict=False):
+        for group, gs in zip(self.param_groups, self._groups):
             group["params"] = gs.layout.arrays
             self._sync_plan(group, gs)
 

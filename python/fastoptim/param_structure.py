@@ -32,11 +32,15 @@ class GroupLayout:
     names: list[str] | None = None
     flat: FlatParams | None = None
 
+    def __post_init__(self) -> None:
+        if self.flat is not None:
+            self._flat_grads = [self.flat.grad]
+
     def __getstate__(self) -> dict[str, Any]:
-        # An arena's buffer is re-read from the unpickled FlatParams, which re-aligns it.
+        # An arena's buffers are re-read from the unpickled FlatParams, which re-aligns them.
         state = dict(self.__dict__)
         if self.kind == "flat":
-            state["arrays"] = None
+            state["arrays"] = state["_flat_grads"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -44,14 +48,17 @@ class GroupLayout:
         if self.kind == "flat":
             assert self.flat is not None
             self.arrays = [self.flat.data]
+            self._flat_grads = [self.flat.grad]
 
     def grads(self, grads: Any, where: str) -> list[np.ndarray]:
         """The group's gradients as a list aligned with ``arrays``; ValueError/TypeError
         naming ``where`` if they do not mirror the params."""
+        if self.kind == "list" and type(grads) is list and len(grads) == len(self.arrays):
+            return grads  # the common case, checked array by array in C++
         if self.kind == "flat":
             assert self.flat is not None
             if grads is None or grads is self.flat or grads is self.flat.grad:
-                return [self.flat.grad]
+                return self._flat_grads
             raise TypeError(
                 f"{where}: an optimizer over a FlatParams arena reads its gradient buffer; "
                 f"pass None (write gradients into FlatParams.grads first), got {type(grads).__name__}"

@@ -33,6 +33,9 @@ class RMSprop(Optimizer):
     def _hyper(self, group: Mapping[str, Any]) -> tuple[float, ...]:
         return (group["lr"], group["alpha"], group["eps"], group["weight_decay"], group["momentum"])
 
+    def _structure_key(self, group: Mapping[str, Any]) -> tuple:
+        return (group["maximize"], group["centered"], group["momentum"] != 0)
+
     def _state_fill(self, group: Mapping[str, Any]) -> dict[str, float]:
         fill = {"square_avg": 0.0}
         if group["centered"]:

@@ -33,6 +33,9 @@ class SGD(Optimizer):
     def _flags(self, group: Mapping[str, Any]) -> tuple[bool, bool, bool]:
         return (bool(group["maximize"]), bool(group["nesterov"]), False)
 
+    def _structure_key(self, group: Mapping[str, Any]) -> tuple:
+        return (group["maximize"], group["nesterov"], group["momentum"] != 0)
+
     def _state_fill(self, group: Mapping[str, Any]) -> dict[str, float]:
         return {"momentum_buffer": 0.0} if group["momentum"] != 0 else {}
 

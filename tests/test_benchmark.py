@@ -1,0 +1,88 @@
+"""The benchmark harness: `fastoptim bench --quick` output structure (not timings), the
+NumPy peer's formulas, and timing helpers."""
+
+import json
+
+import numpy as np
+import pytest
+
+import fastoptim as fo
+from fastoptim.benchmark.contenders import OURS
+from fastoptim.benchmark.numpy_peer import numpy_step
+from fastoptim.benchmark.rules import RULES
+from fastoptim.benchmark.timing import measure_interleaved
+from fastoptim.cli import main
+
+
+def test_bench_quick_writes_json_table_and_markdown(tmp_path, capsys, restore_threads):
+    rc = main(["bench", "--quick", "--sizes", "1000", "3000", "--threads", "1", "2", "--budget", "0.01",
+               "--out", str(tmp_path), "--no-plots"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "fastoptim" in out and "µs/step" in out
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert set(result) >= {"machine", "config", "skipped", "points"}
+    assert {"cpu", "cores", "isa", "numpy", "torch", "version"} <= set(result["machine"])
+    assert len(result["points"]) == 2 * 2 * 2  # rules x sizes x threads
+    for p in result["points"]:
+        assert p["rule"] in ("sgd", "adam") and p["n"] in (1000, 3000) and p["threads"] in (1, 2)
+        assert p["bytes_per_element"] == (12 if p["rule"] == "sgd" else 28)
+        ours = p["results"]["fastoptim"]
+        for key in ("us_per_step", "p10_us", "p90_us", "ns_per_element", "gbps", "pct_of_probe", "repeats"):
+            assert key in ours and ours[key] > 0
+        assert "probe" in p["results"] and "numpy" in p["results"]
+        assert set(p["speedup"]) == set(p["results"]) - {"fastoptim", "probe"}
+    skipped = {s["peer"] for s in result["skipped"]}
+    ran = {c for p in result["points"] for c in p["results"]}
+    for peer in ("numpy", "torch_forloop", "torch_foreach", "torch_fused", "deepspeed"):
+        assert peer in ran or peer in skipped, f"{peer} neither ran nor was listed as skipped"
+    md = (tmp_path / "bench.md").read_text()
+    assert md.startswith("Machine:") and "| rule |" in md
+
+
+def test_bench_rejects_unknown_rule(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--rules", "lion"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.label for r in RULES])
+def test_numpy_peer_computes_the_same_step(rule):
+    rng = np.random.default_rng(0)
+    params = [rng.standard_normal(257).astype(np.float32)]
+    grads = [rng.standard_normal(257).astype(np.float32)]
+    ours = [params[0].copy()]
+    opt = OURS[rule.name](ours, **rule.kwargs)
+    step = numpy_step(rule, params, grads)
+    for _ in range(5):
+        opt.step(grads)
+        step()
+    assert not np.array_equal(step.params[0], params[0])
+    np.testing.assert_allclose(step.params[0], ours[0], rtol=1e-4, atol=1e-6)
+
+
+def test_measure_interleaved_times_every_contender():
+    calls = {"a": 0, "b": 0}
+
+    def a():
+        calls["a"] += 1
+
+    def b():
+        calls["b"] += 1
+        np.arange(1000).sum()
+    res = measure_interleaved({"a": a, "b": b}, budget_s=0.01, min_rounds=5, warmup=1, batch=3)
+    assert calls["a"] == calls["b"] >= (5 + 1) * 3
+    assert res["b"].median_s > 0 and res["a"].repeats == res["b"].repeats
+
+
+def test_stream_probe_computes_its_formula():
+    from fastoptim import _core
+
+    a = [np.ones(100, np.float32), np.full(100, 2.0, np.float32)]
+    g = np.full(100, 0.25, np.float32)
+    _core.stream_probe(a, g)
+    np.testing.assert_array_equal(a[0], 0.75)
+    np.testing.assert_array_equal(a[1], 1.25)
+    with pytest.raises(ValueError, match="shares memory"):
+        _core.stream_probe([a[0]], a[0])
+    assert fo.active_isa()

@@ -86,7 +86,17 @@ PYBIND11_MODULE(_core, m) {
       .def("step", &StepPlan::step, py::arg("grads"), py::arg("hyper"), py::arg("step"),
            py::arg("grad_scale") = 1.0, py::arg("max_grad_norm") = py::none(), py::arg("check_finite") = false,
            "Update params and state in place. Returns (grad_norm or None, found_inf).")
-      .def("load", &StepPlan::load, py::arg("grads"), py::arg("hyper"), py::arg("step"))
+      .def("load", &StepPlan::load, py::arg("grads"), py::arg("hyper"), py::arg("step"),
+           py::arg("addresses") = false)
+      .def(
+          "step_addresses",
+          [](StepPlan& p, py::list addresses, py::sequence hyper, std::int64_t step) {
+            p.load(addresses, hyper, step, true);
+            p.apply(1.0);
+          },
+          py::arg("addresses"), py::arg("hyper"), py::arg("step"),
+          "Step with gradients given as addresses of C-contiguous buffers shaped and typed like the "
+          "params (the caller guarantees it; for fastoptim.torch, where torch enforces both).")
       .def(
           "grad_stats",
           [](const StepPlan& p) {

@@ -42,10 +42,12 @@ int hyper_index(Rule r, const char* name) {
   throw std::logic_error("no hyperparameter named " + std::string(name));
 }
 
+const char* momentum_why(double momentum) { return momentum != 0 ? "when momentum != 0" : "when momentum == 0"; }
+
 void require_state(Rule r, const RuleFlags& f, int k, bool want, const char* why) {
   if (f.state_present[k] == want) return;
-  throw std::invalid_argument(std::string("state '") + kSpecs[r].state[k] + "' must be " +
-                              (want ? "given" : "absent") + " " + why);
+  throw std::invalid_argument(std::string("state '") + kSpecs[r].state[k] + "' " +
+                              (want ? "is required" : "must not be given") + " " + why);
 }
 
 }  // namespace
@@ -95,14 +97,14 @@ void check_hyper(Rule r, const double* h, const RuleFlags& f) {
 void check_structure(Rule r, const double* h, const RuleFlags& f) {
   switch (r) {
     case kSgd:
-      require_state(r, f, 0, h[hyper_index(r, "momentum")] != 0, "exactly when momentum != 0");
+      require_state(r, f, 0, h[hyper_index(r, "momentum")] != 0, momentum_why(h[hyper_index(r, "momentum")]));
       break;
     case kAdagrad:
       require_state(r, f, 0, true, "for Adagrad");
       break;
     case kRmsprop:
       require_state(r, f, 0, true, "for RMSprop");
-      require_state(r, f, 2, h[hyper_index(r, "momentum")] != 0, "exactly when momentum != 0");
+      require_state(r, f, 2, h[hyper_index(r, "momentum")] != 0, momentum_why(h[hyper_index(r, "momentum")]));
       break;
     case kAdam:
       require_state(r, f, 0, true, "for Adam");

@@ -89,7 +89,7 @@ StepPlan::StepPlan(const std::string& rule, py::list params, py::dict state, boo
   written_.seal();
 }
 
-void StepPlan::load_grads(py::list grads) {
+void StepPlan::load_grads(py::list grads, bool addresses) {
   const std::size_t n = seg_.ptrs.size();
   if (py::len(grads) != n)
     throw py::value_error("grads: " + std::to_string(py::len(grads)) + " arrays for " + std::to_string(n) +
@@ -97,7 +97,8 @@ void StepPlan::load_grads(py::list grads) {
   std::vector<void*> ptrs(n);
   for (std::size_t i = 0; i < n; ++i) {
     const Label gl{"grads", nullptr, i};
-    const ArrayRef g = check_array(grads[i], gl, dtype_, false, params_[i]);
+    const ArrayRef g = addresses ? grad_at_address(grads[i], i, gl)
+                                 : check_array(grads[i], gl, dtype_, false, params_[i]);
     written_.check_disjoint(g, gl);
     ptrs[i] = g.data;
   }
@@ -147,14 +148,25 @@ GradMultiplier grad_multiplier(double sum_squares, double grad_scale, py::object
   return out;
 }
 
-void StepPlan::load(py::list grads, py::sequence hyper, std::int64_t step) {
+ArrayRef StepPlan::grad_at_address(py::handle address, std::size_t i, const Label& label) const {
+  if (!PyLong_Check(address.ptr())) throw py::type_error(label.str() + " must be an address (int)");
+  void* data = PyLong_AsVoidPtr(address.ptr());
+  if (!data && PyErr_Occurred()) throw py::error_already_set();
+  const auto bits = reinterpret_cast<std::uintptr_t>(data);
+  const std::size_t size = seg_.offsets[i + 1] - seg_.offsets[i];
+  if (size && (!data || bits % seg_.elem_size))
+    throw py::value_error(label.str() + " is a null or misaligned address");
+  return ArrayRef{data, size, size * seg_.elem_size};
+}
+
+void StepPlan::load(py::list grads, py::sequence hyper, std::int64_t step, bool addresses) {
   loaded_ = false;
   double h[kMaxHyper];
   parse_hyper(rule_, hyper, h);
   check_hyper(rule_, h, flags_);
   check_structure(rule_, h, flags_);
   if (step < 1) throw py::value_error("step: must be >= 1");
-  load_grads(grads);
+  load_grads(grads, addresses);
   std::copy(h, h + kMaxHyper, hyper_);
   step_ = step;
   loaded_ = true;

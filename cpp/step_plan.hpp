@@ -36,7 +36,10 @@ class StepPlan {
   // The same in parts, for optimizers with several groups (one global norm, all groups
   // validated before any is written): load() validates grads and hyperparameters and keeps
   // them; grad_stats() reads the loaded grads; apply(gmul) writes and forgets them.
-  void load(py::list grads, py::sequence hyper, std::int64_t step);
+  // With addresses=true, grads holds integer addresses instead of arrays (fastoptim.torch's
+  // lean path): the caller guarantees that each addresses a C-contiguous buffer with its
+  // param's dtype and shape; null, misaligned and aliasing addresses are still refused.
+  void load(py::list grads, py::sequence hyper, std::int64_t step, bool addresses = false);
   GradStats grad_stats() const;
   void apply(double gmul);
 
@@ -46,7 +49,8 @@ class StepPlan {
   const char* rule() const { return rule_spec(rule_).name; }
 
  private:
-  void load_grads(py::list grads);
+  void load_grads(py::list grads, bool addresses);
+  ArrayRef grad_at_address(py::handle address, std::size_t i, const Label& label) const;
   void require_loaded() const;
 
   Rule rule_;

@@ -47,10 +47,16 @@ def measure_batched(fn: Callable[[], object], batch: int, **kw) -> Timing:
 
 
 def measure_interleaved(fns: dict[str, Callable[[], object]], *, warmup: int = 3, min_rounds: int = 9,
-                        max_rounds: int = 2000, budget_s: float = 1.0, batch: int = 1) -> dict[str, Timing]:
+                        max_rounds: int = 2000, budget_s: float = 1.0, batch: int = 1,
+                        settle: int = 1) -> dict[str, Timing]:
     """Time several contenders in rounds, each round calling every contender once (``batch``
     calls) in rotating order, so that drift in the machine's load hits all of them alike.
-    The budget is for all contenders together. Returns per-contender timings (per call)."""
+
+    Before each timed sample a contender runs ``settle`` untimed calls: the previous
+    contender's thread pool (torch and fastoptim each have their own OpenMP runtime) keeps
+    spinning for a while after its last call and would otherwise slow the next contender's
+    first call, unfairly and at random. The budget is for all contenders together. Returns
+    per-contender timings (per call)."""
     names = list(fns)
     for name in names:
         for _ in range(warmup * batch):
@@ -62,6 +68,8 @@ def measure_interleaved(fns: dict[str, Callable[[], object]], *, warmup: int = 3
         order = names[rounds % len(names):] + names[:rounds % len(names)]
         for name in order:
             fn = fns[name]
+            for _ in range(settle):
+                fn()
             t0 = time.perf_counter_ns()
             for _ in range(batch):
                 fn()

@@ -1,0 +1,227 @@
+"""fastoptim.torch: torch.optim drop-ins on CPU tensors, torch-format checkpoints both ways.
+
+Tolerance for trajectories: both sides evaluate the same formulas in float32 but round
+differently (torch contracts multiply-adds into FMAs, fastoptim does not), a few ulps
+(u = 6e-8) of the update per step. Through 200 steps of training, with gradients that depend
+on the parameters, these differences feed back but stay of the order of steps·u·(update
+amplification ≤ 10) ≈ 200·10·8u ≈ 1e-3 relative to (|p| + lr); a wrong formula is O(1) off.
+"""
+
+import copy
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed: fastoptim.torch needs it")
+import fastoptim.torch as fot  # noqa: E402
+
+STEPS = 200
+RTOL = 1e-3
+
+CASES = [
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)),
+    ("SGD", dict(lr=0.05)),
+    ("Adagrad", dict(lr=0.05, lr_decay=1e-3, initial_accumulator_value=0.1)),
+    ("RMSprop", dict(lr=1e-3, centered=True, momentum=0.5)),
+    ("RMSprop", dict(lr=1e-3)),
+    ("Adam", dict(lr=1e-3, amsgrad=True)),
+    ("Adam", dict(lr=1e-3, weight_decay=1e-2)),
+    ("AdamW", dict(lr=1e-3)),
+]
+HAS_FUSED = {"SGD", "Adagrad", "Adam", "AdamW"}
+ids = [f"{n}-{i}" for i, (n, _) in enumerate(CASES)]
+
+
+def make_model(seed=0, dtype=torch.float32):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3)).to(dtype)
+
+
+def data(seed=1, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(64, 8, generator=g, dtype=dtype), torch.randint(0, 3, (64,), generator=g)
+
+
+def train(model, opt, steps, X, y):
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(X), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def close(m1, m2, lr):
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        err = ((a - b).abs() / (b.abs() + lr)).max().item()
+        assert err <= RTOL, err
+
+
+def peer_kwargs(name):
+    return dict(fused=True) if name in HAS_FUSED else dict(foreach=True)
+
+
+@pytest.mark.parametrize("name,kw", CASES, ids=ids)
+def test_trajectory_matches_torch_optim(name, kw):
+    X, y = data()
+    ours, theirs = make_model(), make_model()
+    l1 = train(ours, getattr(fot, name)(ours.parameters(), **kw), STEPS, X, y)
+    l2 = train(theirs, getattr(torch.optim, name)(theirs.parameters(), **kw, **peer_kwargs(name)), STEPS, X, y)
+    assert l1[-1] < l1[0]
+    np.testing.assert_allclose(l1, l2, rtol=RTOL)
+    close(ours, theirs, kw["lr"])
+
+
+@pytest.mark.parametrize("name,kw", CASES, ids=ids)
+def test_checkpoints_interchange_both_ways(name, kw):
+    X, y = data()
+    for first, second in [(torch.optim, fot), (fot, torch.optim)]:
+        model = make_model()
+        opt = getattr(first, name)(model.parameters(), **kw)
+        train(model, opt, 20, X, y)
+        sd = opt.state_dict()
+        # continue once with the other library from the checkpoint, once with a reference torch run
+        cont, ref = make_model(), make_model()
+        cont.load_state_dict(model.state_dict())
+        ref.load_state_dict(model.state_dict())
+        opt2 = getattr(second, name)(cont.parameters(), **kw)
+        opt2.load_state_dict(copy.deepcopy(sd))  # torch's load keeps the given tensors: no sharing
+        opt_ref = getattr(torch.optim, name)(ref.parameters(), **kw)
+        opt_ref.load_state_dict(copy.deepcopy(sd))
+        train(cont, opt2, 30, X, y)
+        train(ref, opt_ref, 30, X, y)
+        close(cont, ref, kw["lr"])
+
+
+@pytest.mark.parametrize("name,kw", CASES, ids=ids)
+def test_state_dict_has_torch_format(name, kw):
+    X, y = data()
+    m1, m2 = make_model(), make_model()
+    o1 = getattr(fot, name)(m1.parameters(), **kw)
+    o2 = getattr(torch.optim, name)(m2.parameters(), **kw)
+    train(m1, o1, 3, X, y)
+    train(m2, o2, 3, X, y)
+    s1, s2 = o1.state_dict(), o2.state_dict()
+    assert s1["param_groups"] == s2["param_groups"]
+    assert s1["state"].keys() == s2["state"].keys()
+    for i in s2["state"]:
+        assert s1["state"][i].keys() == s2["state"][i].keys()
+        for k, v in s2["state"][i].items():
+            assert type(s1["state"][i][k]) is type(v)
+            if isinstance(v, torch.Tensor):
+                assert (s1["state"][i][k].dtype, s1["state"][i][k].shape) == (v.dtype, v.shape)
+                if k == "step":
+                    assert s1["state"][i][k].item() == v.item() == 3
+
+
+def test_zero_copy_updates_in_place():
+    model = make_model()
+    ptrs = [p.data_ptr() for p in model.parameters()]
+    opt = fot.Adam(model.parameters(), lr=0.1)
+    X, y = data()
+    before = [p.detach().clone() for p in model.parameters()]
+    train(model, opt, 2, X, y)
+    assert [p.data_ptr() for p in model.parameters()] == ptrs
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(opt.state[p]["exp_avg"].abs().sum() > 0 for p in model.parameters())
+
+
+def test_params_without_grad_are_skipped_and_keep_their_own_step():
+    a = torch.nn.Parameter(torch.ones(4))
+    b = torch.nn.Parameter(torch.ones(4))
+    ours = fot.Adam([a, b], lr=0.1)
+    a2, b2 = torch.nn.Parameter(torch.ones(4)), torch.nn.Parameter(torch.ones(4))
+    theirs = torch.optim.Adam([a2, b2], lr=0.1)
+    for step in range(6):
+        for (x, y_), opt in (((a, b), ours), ((a2, b2), theirs)):
+            opt.zero_grad()
+            loss = (x * torch.arange(4.0)).sum() + ((y_ ** 2).sum() if step % 2 else 0)
+            loss.backward()
+            opt.step()
+    assert ours.state[a]["step"].item() == 6 and ours.state[b]["step"].item() == 3
+    torch.testing.assert_close(a, a2)
+    torch.testing.assert_close(b, b2)
+
+
+def test_closure_groups_scheduler_and_add_param_group():
+    model = make_model()
+    params = list(model.parameters())
+    opt = fot.SGD([{"params": params[:2]}, {"params": params[2:], "lr": 0.01}], lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    X, y = data()
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(X), y)
+        loss.backward()
+        return loss
+    loss = opt.step(closure)
+    assert isinstance(loss, torch.Tensor)
+    sched.step()
+    assert [g["lr"] for g in opt.param_groups] == [0.05, 0.005]
+    extra = torch.nn.Parameter(torch.zeros(3))
+    opt.add_param_group({"params": [extra], "lr": 1.0})
+    extra.grad = torch.ones(3)
+    opt.step()
+    torch.testing.assert_close(extra.detach(), -torch.ones(3))
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: fot.Adam([torch.nn.Parameter(torch.zeros(4, 4)).t()]), "not contiguous"),
+    (lambda: fot.Adam([torch.nn.Parameter(torch.zeros(4, dtype=torch.float16))]), "float16"),
+    (lambda: fot.SGD([torch.zeros(4, dtype=torch.int64)]), "int64"),
+    (lambda: fot.Adam([torch.nn.Parameter(torch.zeros(4))], capturable=True), "capturable"),
+    (lambda: fot.RMSprop([torch.nn.Parameter(torch.zeros(4))], differentiable=True), "differentiable"),
+    (lambda: fot.Adam([torch.nn.Parameter(torch.zeros(4))], lr=-1.0), "lr"),
+    (lambda: fot.Adam([torch.nn.Parameter(torch.zeros(4))], betas=(1.0, 0.9)), r"betas\[0\]"),
+])
+def test_unsupported_params_are_rejected_at_construction(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_float64_and_noncontiguous_grad_match_torch():
+    ours = torch.nn.Parameter(torch.ones(4, 3, dtype=torch.float64))
+    theirs = torch.nn.Parameter(torch.ones(4, 3, dtype=torch.float64))
+    o1, o2 = fot.Adam([ours], lr=0.1), torch.optim.Adam([theirs], lr=0.1)
+    for _ in range(3):
+        g = torch.arange(12.0, dtype=torch.float64).reshape(3, 4).t()  # non-contiguous
+        ours.grad, theirs.grad = g, g.clone()
+        o1.step()
+        o2.step()
+    assert ours.dtype == torch.float64
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_sparse_grad_is_rejected():
+    p = torch.nn.Parameter(torch.ones(5))
+    opt = fot.SGD([p], lr=0.1)
+    p.grad = torch.ones(5).to_sparse()
+    with pytest.raises(ValueError, match="sparse"):
+        opt.step()
+    assert torch.equal(p.detach(), torch.ones(5))
+
+
+@pytest.mark.parametrize("order", ["import torch; import fastoptim.torch", "import fastoptim; import torch; "
+                                   "import fastoptim.torch", "import fastoptim.torch; import torch"])
+def test_import_order(order):
+    code = order + "; p = torch.nn.Parameter(torch.ones(3)); o = fastoptim.torch.Adam([p]); " \
+                   "p.grad = torch.ones(3); o.step(); print(fastoptim.get_num_threads() == torch.get_num_threads())"
+    out = subprocess.run([sys.executable, "-c", "import fastoptim, torch; " + code if "fastoptim;" not in order
+                          else code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
+
+
+def test_example_trains_and_checkpoint_loads_into_torch():
+    import os
+
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "torch_mlp.py")
+    out = subprocess.run([sys.executable, example], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "training accuracy 1.000" in out.stdout or "training accuracy 0.99" in out.stdout
+    assert "reloaded into torch.optim.Adam: step 480" in out.stdout

@@ -66,3 +66,13 @@ def test_state_structure_is_checked():
         sp.step([np.ones(4, np.float32)], (0.1, 0.0, 0.0, 0.0), 1)
     with pytest.raises(ValueError, match=r"state 'exp_avg'\[0\] has shape \(3,\)"):
         _core.StepPlan("adam", [p], {"exp_avg": [np.zeros(3, np.float32)], "exp_avg_sq": [np.zeros(4, np.float32)]})
+
+
+def test_state_buffers_aliasing_each_other_are_refused():
+    p = np.zeros(4, np.float32)
+    shared = np.zeros(4, np.float32)
+    with pytest.raises(ValueError, match="exp_avg_sq'\\[0\\] shares memory with state 'exp_avg'\\[0\\]"
+                       "|exp_avg'\\[0\\] shares memory with state 'exp_avg_sq'\\[0\\]"):
+        _core.StepPlan("adam", [p], {"exp_avg": [shared], "exp_avg_sq": [shared]})
+    with pytest.raises(ValueError, match="shares memory with params"):
+        _core.StepPlan("adam", [p], {"exp_avg": [p], "exp_avg_sq": [np.zeros(4, np.float32)]})

@@ -1,5 +1,6 @@
 """Property-based checks (hypothesis): random sizes, hyperparameters and gradient scales, each
-optimizer against its float64 reference, and a thread-count/ISA-independent result."""
+optimizer against its float64 reference. Derandomized: CI runs the same examples every time
+(a local run with --hypothesis-seed explores others)."""
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ def run(cls, ref_cls, kwargs, shapes, gscale, seed, steps=10):
         np.testing.assert_allclose(p, r.p, rtol=1e-9, atol=1e-12 * (1 + kwargs["lr"]))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(shapes=sizes, lr=st.floats(1e-4, 1.0), b1=unit, b2=unit, wd=st.floats(0, 0.1), amsgrad=st.booleans(),
        gscale=scale, seed=st.integers(0, 2**31))
 def test_adam_any_hyperparameters(shapes, lr, b1, b2, wd, amsgrad, gscale, seed):
@@ -36,7 +37,7 @@ def test_adam_any_hyperparameters(shapes, lr, b1, b2, wd, amsgrad, gscale, seed)
         gscale, seed)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(shapes=sizes, lr=st.floats(1e-4, 0.1), mu=unit, damp=unit, nesterov=st.booleans(), gscale=scale,
        seed=st.integers(0, 2**31))
 def test_sgd_any_hyperparameters(shapes, lr, mu, damp, nesterov, gscale, seed):
@@ -45,7 +46,7 @@ def test_sgd_any_hyperparameters(shapes, lr, mu, damp, nesterov, gscale, seed):
     run(fo.SGD, SgdRef, dict(lr=lr, momentum=mu, dampening=damp, nesterov=nesterov), shapes, gscale, seed)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, derandomize=True)
 @given(shapes=sizes, lr=st.floats(1e-4, 0.1), alpha=unit, mu=unit, centered=st.booleans(), gscale=scale,
        seed=st.integers(0, 2**31))
 def test_rmsprop_any_hyperparameters(shapes, lr, alpha, mu, centered, gscale, seed):
@@ -53,7 +54,7 @@ def test_rmsprop_any_hyperparameters(shapes, lr, alpha, mu, centered, gscale, se
         gscale, seed)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, derandomize=True)
 @given(shapes=sizes, lr=st.floats(1e-4, 0.1), lr_decay=st.floats(0, 0.1), init=st.floats(0, 1), gscale=scale,
        seed=st.integers(0, 2**31))
 def test_adagrad_any_hyperparameters(shapes, lr, lr_decay, init, gscale, seed):

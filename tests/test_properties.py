@@ -1,6 +1,6 @@
 """Property-based checks (hypothesis): random sizes, hyperparameters and gradient scales, each
 optimizer against its float64 reference. Derandomized: CI runs the same examples every time
-(a local run with --hypothesis-seed explores others)."""
+(drop derandomize locally to explore others)."""
 
 import numpy as np
 import pytest

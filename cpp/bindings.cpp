@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "build_flags.hpp"
+#include "block_plan.hpp"
 #include "buffers.hpp"
 #include "dispatch.hpp"
 #include "parallel.hpp"
@@ -113,6 +114,14 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("num_tensors", &StepPlan::num_tensors)
       .def_property_readonly("dtype", &StepPlan::dtype)
       .def_property_readonly("rule", &StepPlan::rule);
+
+  py::class_<BlockPlan, StepPlan>(m, "BlockPlan",
+                                  "A StepPlan with 8-bit block-wise state (codes + per-256-element scales).")
+      .def(py::init<const std::string&, py::list, py::dict, py::dict, bool, bool, bool, std::uint32_t>(),
+           py::arg("rule"), py::arg("params"), py::arg("codes"), py::arg("scales"), py::arg("maximize") = false,
+           py::arg("nesterov") = false, py::arg("decoupled") = false, py::arg("seed") = 0)
+      .def_property_readonly("num_blocks", &BlockPlan::num_blocks);
+  m.attr("BLOCK8_SIZE") = kBlock8Size;
 
   m.def("check_hyper", &check_hyper_py, py::arg("rule"), py::arg("hyper"), py::arg("maximize") = false,
         py::arg("nesterov") = false, py::arg("decoupled") = false,

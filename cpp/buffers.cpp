@@ -68,6 +68,22 @@ ArrayRef check_array(py::handle obj, const Label& label, Dtype want, bool writab
   return ArrayRef{proxy->data, size, size * dtype_size(want)};
 }
 
+ArrayRef check_plain(py::handle obj, const Label& label, const py::dtype& want, std::size_t size) {
+  if (!py::isinstance<py::array>(obj))
+    type_error(label, "must be a numpy.ndarray, got " +
+                          std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+  auto arr = py::reinterpret_borrow<py::array>(obj);
+  if (!arr.dtype().equal(want))
+    type_error(label, "has dtype " + std::string(py::str(arr.dtype())) + ", expected " + std::string(py::str(want)));
+  auto* proxy = py::detail::array_proxy(obj.ptr());
+  if (!(proxy->flags & npy::NPY_ARRAY_C_CONTIGUOUS_)) value_error(label, "is not C-contiguous");
+  if (!(proxy->flags & npy::NPY_ARRAY_ALIGNED_)) value_error(label, "is not aligned to its dtype");
+  if (!(proxy->flags & npy::NPY_ARRAY_WRITEABLE_)) value_error(label, "is read-only; the step writes it in place");
+  if (std::size_t(arr.size()) != size)
+    value_error(label, "has " + std::to_string(arr.size()) + " elements, expected " + std::to_string(size));
+  return ArrayRef{proxy->data, size, size * std::size_t(arr.itemsize())};
+}
+
 void WrittenRanges::add(const ArrayRef& a, const Label& label) {
   if (a.nbytes == 0) return;
   const auto lo = reinterpret_cast<std::uintptr_t>(a.data);

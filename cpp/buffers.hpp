@@ -41,6 +41,10 @@ Dtype array_dtype(py::handle obj, const Label& label);
 ArrayRef check_array(py::handle obj, const Label& label, Dtype want, bool writable,
                      py::handle like = py::handle());
 
+// Checks obj is a writeable, C-contiguous, aligned ndarray of exactly dtype `want` holding `size`
+// elements (any shape): the layout of auxiliary buffers such as 8-bit codes and their scales.
+ArrayRef check_plain(py::handle obj, const Label& label, const py::dtype& want, std::size_t size);
+
 // Memory ranges of buffers that a step writes, sorted, with their labels; answers whether
 // another range overlaps any of them.
 class WrittenRanges {

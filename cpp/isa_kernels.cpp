@@ -3,6 +3,7 @@
 // except table(), so that no function compiled for a wider ISA can be picked by the linker
 // for a caller on a narrower one.
 #include <cstddef>
+#include <cstdint>
 
 #include "isa_table.hpp"
 #include "step_scalars.hpp"
@@ -23,6 +24,9 @@ namespace {
 #include "kernels/stream_probe.hpp"
 }  // namespace
 
+// Defined in isa_kernels8.cpp, compiled for the same ISA.
+const Block8Fn* block8_kernels();
+
 #define FASTOPTIM_STR2(x) #x
 #define FASTOPTIM_STR(x) FASTOPTIM_STR2(x)
 
@@ -35,8 +39,14 @@ const IsaTable& table() {
        {adam<float>, adam<double>}},
       {grad_stats<float>, grad_stats<double>},
       stream_probe,
+      {},
   };
-  return t;
+  static const IsaTable full = [] {
+    IsaTable copy = t;
+    for (int r = 0; r < kNumRules; ++r) copy.block8[r] = block8_kernels()[r];
+    return copy;
+  }();
+  return full;
 }
 
 }  // namespace FASTOPTIM_ISA_NS

@@ -2,6 +2,7 @@
 // and each copy defines fastoptim::<isa>::table(); dispatch.cpp picks one at import.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace fastoptim {
 
@@ -15,11 +16,23 @@ using KernelFn = void (*)(const void* scalars, void* const* streams, std::size_t
 using GradStatsFn = void (*)(const void* grad, std::size_t n, double* lanes, double* bad);
 using ProbeFn = void (*)(float* const* rw, int n_rw, const float* g, std::size_t n);
 
+// One block (at most 256 elements) of a float32 tensor with 8-bit block-wise state: codes and
+// the block's scale per quantized state stream (stream order as in rules.cpp; unused: null).
+struct Block8 {
+  float* p;
+  const float* g;
+  std::uint8_t* codes[3];
+  float* scale[3];
+};
+using Block8Fn = void (*)(const void* scalars, const Block8& block, std::size_t n, std::uint32_t key);
+constexpr std::size_t kBlock8Size = 256;
+
 struct IsaTable {
   const char* name;
   KernelFn kernel[kNumRules][kNumDtypes];
   GradStatsFn grad_stats[kNumDtypes];
   ProbeFn probe;
+  Block8Fn block8[kNumRules];  // null where the rule has no 8-bit state variant (Adagrad)
 };
 
 #define FASTOPTIM_DECLARE_ISA(ns) \

@@ -41,33 +41,14 @@ void parse_hyper(Rule r, py::sequence hyper, double* out) {
   }
 }
 
-StepPlan::StepPlan(const std::string& rule, py::list params, py::dict state, bool maximize,
-                   bool nesterov, bool decoupled)
+StepPlan::StepPlan(const std::string& rule, py::list params, bool maximize, bool nesterov, bool decoupled,
+                   BindParamsOnly)
     : rule_(rule_from_name(rule)), params_(params) {
-  const RuleSpec& spec = rule_spec(rule_);
   flags_.maximize = maximize;
   flags_.nesterov = nesterov;
   flags_.decoupled = decoupled;
   const std::size_t n = py::len(params);
   if (n == 0) throw py::value_error("params: an empty parameter list");
-
-  // State streams, by torch's names; unknown names are an error, absent optional ones fine.
-  py::list streams[kMaxState];
-  for (auto item : state) {
-    const std::string key = py::str(item.first);
-    int k = 0;
-    while (k < spec.n_state && key != spec.state[k]) ++k;
-    if (k == spec.n_state) throw py::value_error("state: " + std::string(spec.name) + " has no state '" + key + "'");
-    if (!py::isinstance<py::list>(item.second))
-      throw py::type_error("state '" + key + "' must be a list of arrays, one per parameter");
-    streams[k] = py::reinterpret_borrow<py::list>(item.second);
-    if (py::len(streams[k]) != n)
-      throw py::value_error("state '" + key + "' has " + std::to_string(py::len(streams[k])) +
-                            " arrays for " + std::to_string(n) + " params");
-    flags_.state_present[k] = true;
-    state_.append(streams[k]);
-  }
-
   dtype_ = array_dtype(params[0], Label{"params", nullptr, 0});
   seg_.elem_size = dtype_size(dtype_);
   seg_.ptrs.resize(n);
@@ -78,12 +59,44 @@ StepPlan::StepPlan(const std::string& rule, py::list params, py::dict state, boo
     written_.add(p, pl);
     seg_.ptrs[i] = {p.data, nullptr, nullptr, nullptr, nullptr};
     seg_.offsets[i + 1] = seg_.offsets[i] + p.size;
+  }
+}
+
+std::array<py::list, kMaxState> StepPlan::state_streams(py::dict state, const char* what) {
+  const RuleSpec& spec = rule_spec(rule_);
+  const std::size_t n = num_tensors();
+  std::array<py::list, kMaxState> streams;
+  for (auto item : state) {
+    const std::string key = py::str(item.first);
+    int k = 0;
+    while (k < spec.n_state && key != spec.state[k]) ++k;
+    if (k == spec.n_state)
+      throw py::value_error(std::string(what) + ": " + spec.name + " has no state '" + key + "'");
+    if (!py::isinstance<py::list>(item.second))
+      throw py::type_error(std::string(what) + " '" + key + "' must be a list of arrays, one per parameter");
+    streams[k] = py::reinterpret_borrow<py::list>(item.second);
+    if (py::len(streams[k]) != n)
+      throw py::value_error(std::string(what) + " '" + key + "' has " + std::to_string(py::len(streams[k])) +
+                            " arrays for " + std::to_string(n) + " params");
+    flags_.state_present[k] = true;
+    state_.append(streams[k]);
+  }
+  return streams;
+}
+
+StepPlan::StepPlan(const std::string& rule, py::list params, py::dict state, bool maximize,
+                   bool nesterov, bool decoupled)
+    : StepPlan(rule, params, maximize, nesterov, decoupled, BindParamsOnly{}) {
+  // State streams by torch's names; unknown names are an error, absent optional ones fine.
+  const RuleSpec& spec = rule_spec(rule_);
+  const auto streams = state_streams(state, "state");
+  for (std::size_t i = 0; i < num_tensors(); ++i) {
     for (int k = 0; k < spec.n_state; ++k) {
       if (!flags_.state_present[k]) continue;
       const Label sl{"state", spec.state[k], i};
-      const ArrayRef s = check_array(streams[k][i], sl, dtype_, true, params[i]);
-      written_.add(s, sl);
-      seg_.ptrs[i][2 + k] = s.data;
+      const ArrayRef st = check_array(streams[k][i], sl, dtype_, true, params_[i]);
+      written_.add(st, sl);
+      seg_.ptrs[i][2 + k] = st.data;
     }
   }
   written_.seal();

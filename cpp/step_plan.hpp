@@ -3,6 +3,7 @@
 // then runs the optional read-only gradient pass (norm for clipping, non-finite check) and
 // the update in one parallel region each, with the GIL released.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -27,6 +28,7 @@ class StepPlan {
  public:
   StepPlan(const std::string& rule, py::list params, py::dict state, bool maximize, bool nesterov,
            bool decoupled);
+  virtual ~StepPlan() = default;
 
   // All in one: load, optional gradient pass, apply. Returns (grad_norm or None, found_inf);
   // when found_inf and check_finite, nothing is written.
@@ -41,18 +43,27 @@ class StepPlan {
   // param's dtype and shape; null, misaligned and aliasing addresses are still refused.
   void load(py::list grads, py::sequence hyper, std::int64_t step, bool addresses = false);
   GradStats grad_stats() const;
-  void apply(double gmul);
+  virtual void apply(double gmul);
 
   std::size_t numel() const { return seg_.total(); }
   std::size_t num_tensors() const { return seg_.ptrs.size(); }
   const char* dtype() const { return dtype_name(dtype_); }
   const char* rule() const { return rule_spec(rule_).name; }
 
+ protected:
+  // For subclasses that hold their state differently: binds and checks the params only.
+  struct BindParamsOnly {};
+  StepPlan(const std::string& rule, py::list params, bool maximize, bool nesterov, bool decoupled,
+           BindParamsOnly);
+  // The lists of a {state name: [one array per param]} dict, by stream; marks them present.
+  std::array<py::list, kMaxState> state_streams(py::dict state, const char* what);
+  void require_loaded() const;
+
  private:
   void load_grads(py::list grads, bool addresses);
   ArrayRef grad_at_address(py::handle address, std::size_t i, const Label& label) const;
-  void require_loaded() const;
 
+ protected:
   Rule rule_;
   RuleFlags flags_;
   Dtype dtype_ = kF32;

@@ -48,7 +48,8 @@ def test_arena_step_equals_separate_arrays_step(cls, kw, rng):
     flat = fo.FlatParams(arrays)
     separate = {k: v.copy() for k, v in arrays.items()}
     opt_flat, opt_sep = cls(flat, **kw), cls(separate, **kw)
-    assert opt_flat._groups[0].plan.num_tensors == 1
+    (plan, _), = opt_flat._groups[0].plans
+    assert plan.num_tensors == 1
     for _ in range(5):
         grads = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in arrays.items()}
         for k, g in grads.items():

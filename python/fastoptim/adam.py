@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .optimizer import Optimizer
+from .quantized_state import check_state_bits
 
 
 class Adam(Optimizer):
@@ -17,6 +18,9 @@ class Adam(Optimizer):
         p  = p − lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + eps)
 
     Bias corrections are computed once per step in double. eps is outside the square root.
+    ``state_bits=8`` keeps m and v of float32 params with at least ``min_8bit_size`` elements
+    in 8-bit block-wise form (see :mod:`fastoptim.quantized_state`; ``seed`` drives its
+    stochastic rounding).
     """
 
     rule = "adam"
@@ -24,9 +28,13 @@ class Adam(Optimizer):
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
-                 maximize: bool = False) -> None:
+                 maximize: bool = False, state_bits: int = 32, min_8bit_size: int = 4096, seed: int = 0) -> None:
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize))
+                                      amsgrad=amsgrad, maximize=maximize, state_bits=state_bits,
+                                      min_8bit_size=min_8bit_size, seed=seed))
+
+    def _check_extra(self, group: Mapping[str, Any]) -> None:
+        check_state_bits(group, not group["amsgrad"], "with amsgrad=True")
 
     def _hyper(self, group: Mapping[str, Any]) -> tuple[float, ...]:
         betas = group["betas"]
@@ -38,7 +46,7 @@ class Adam(Optimizer):
         return (bool(group["maximize"]), False, self._decoupled)
 
     def _structure_key(self, group: Mapping[str, Any]) -> tuple:
-        return (group["maximize"], group["amsgrad"])
+        return (group["maximize"], group["amsgrad"], group["state_bits"], group["min_8bit_size"])
 
     def _state_fill(self, group: Mapping[str, Any]) -> dict[str, float]:
         fill = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
@@ -55,6 +63,7 @@ class AdamW(Adam):
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
-                 maximize: bool = False) -> None:
+                 maximize: bool = False, state_bits: int = 32, min_8bit_size: int = 4096, seed: int = 0) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, maximize=maximize)
+                         amsgrad=amsgrad, maximize=maximize, state_bits=state_bits,
+                         min_8bit_size=min_8bit_size, seed=seed)

@@ -17,6 +17,7 @@ import numpy as np
 from . import _core
 from .flat_params import aligned_full_like
 from .param_structure import GroupLayout, group_layout, is_group_list
+from .quantized_state import Quantized8, quantized_state
 
 
 class StepResult(NamedTuple):
@@ -44,7 +45,9 @@ class _GroupState:
     step: int = 0
     buffers: dict[str, list[np.ndarray]] = field(default_factory=dict)
     initialized: set[str] = field(default_factory=set)  # buffers that hold data (SGD momentum)
-    plan: Any = None
+    # StepPlans with the indices of the params each steps (None: all of them); two when some
+    # params keep 8-bit block-wise state and the small ones 32-bit state.
+    plans: list[tuple[Any, list[int] | None]] = field(default_factory=list)
     plan_key: Any = None
 
 
@@ -127,24 +130,39 @@ class Optimizer:
         _core.check_hyper(self.rule, self._hyper(group), maximize, nesterov, decoupled)
         self._check_extra(group)
 
-    def _sync_plan(self, group: Mapping[str, Any], gs: _GroupState) -> Any:
-        """The group's StepPlan, rebuilt if flags or the set of state buffers changed."""
+    def _sync_plan(self, group: Mapping[str, Any], gs: _GroupState) -> list[tuple[Any, list[int] | None]]:
+        """The group's StepPlans, rebuilt if flags or the set of state buffers changed."""
         key = self._structure_key(group)
-        if gs.plan is not None and key == gs.plan_key:
-            return gs.plan
+        if gs.plans and key == gs.plan_key:
+            return gs.plans
         fill = self._state_fill(group)
         flags = self._flags(group)
+        arrays = gs.layout.arrays
+        eight = [fill and quantized_state(group, a) for a in arrays]
         buffers = {}
         for name, value in fill.items():
-            if name in gs.buffers:
-                buffers[name] = gs.buffers[name]
+            old = gs.buffers.get(name)
+            if old is not None and all(isinstance(b, Quantized8) == e for b, e in zip(old, eight)):
+                buffers[name] = old
             else:
-                buffers[name] = [aligned_full_like(p, value) for p in gs.layout.arrays]
+                buffers[name] = [Quantized8.zeros(p.size) if e else aligned_full_like(p, value)
+                                 for p, e in zip(arrays, eight)]
                 gs.initialized.discard(name)
-        plan = _core.StepPlan(self.rule, list(gs.layout.arrays), buffers, *flags)
-        gs.buffers, gs.plan, gs.plan_key = buffers, plan, key
+        small = [i for i, e in enumerate(eight) if not e]
+        large = [i for i, e in enumerate(eight) if e]
+        plans: list[tuple[Any, list[int] | None]] = []
+        if small:
+            sub = None if not large else small
+            plans.append((_core.StepPlan(self.rule, [arrays[i] for i in small],
+                                         {n: [b[i] for i in small] for n, b in buffers.items()}, *flags), sub))
+        if large:
+            codes = {n: [b[i].codes for i in large] for n, b in buffers.items()}
+            scales = {n: [b[i].scales for i in large] for n, b in buffers.items()}
+            plans.append((_core.BlockPlan(self.rule, [arrays[i] for i in large], codes, scales, *flags,
+                                          seed=int(group["seed"])), None if not small else large))
+        gs.buffers, gs.plans, gs.plan_key = buffers, plans, key
         gs.initialized &= set(buffers)
-        return plan
+        return plans
 
     # -- stepping -------------------------------------------------------------------------------
     def _split_grads(self, grads: Any) -> list[list[np.ndarray]]:
@@ -172,9 +190,9 @@ class Optimizer:
 
         All inputs are validated before anything is written.
         """
-        if len(self._groups) == 1:  # the lean path: one C++ call
+        if len(self._groups) == 1 and len(self._groups[0].plans) == 1:  # the lean path: one C++ call
             gs, group = self._groups[0], self.param_groups[0]
-            plan = self._sync_plan(group, gs)
+            (plan, _), = self._sync_plan(group, gs)
             norm, found_inf = plan.step(gs.layout.grads(grads, "grads"), self._hyper(group),
                                         self._kernel_step(gs), grad_scale, max_grad_norm, skip_nonfinite)
             if found_inf and skip_nonfinite:
@@ -186,10 +204,13 @@ class Optimizer:
             return result
         per_group = self._split_grads(grads)
         need_stats = max_grad_norm is not None or skip_nonfinite
-        plans = [self._sync_plan(group, gs) for group, gs in zip(self.param_groups, self._groups)]
+        group_plans = [self._sync_plan(group, gs) for group, gs in zip(self.param_groups, self._groups)]
         _core.grad_multiplier(0.0, grad_scale, max_grad_norm)  # validates both before loading
-        for plan, group, gs, g in zip(plans, self.param_groups, self._groups, per_group):
-            plan.load(g, self._hyper(group), self._kernel_step(gs))
+        plans = []
+        for parts, group, gs, g in zip(group_plans, self.param_groups, self._groups, per_group):
+            for plan, idx in parts:
+                plan.load(g if idx is None else [g[i] for i in idx], self._hyper(group), self._kernel_step(gs))
+                plans.append(plan)
         norm, found_inf, gmul = None, False, 1.0 / grad_scale
         if need_stats:
             sum_squares = 0.0
@@ -200,8 +221,9 @@ class Optimizer:
             norm, gmul = _core.grad_multiplier(sum_squares, grad_scale, max_grad_norm)
         skipped = found_inf and skip_nonfinite
         if not skipped:
-            for plan, gs in zip(plans, self._groups):
+            for plan in plans:
                 plan.apply(gmul)
+            for gs in self._groups:
                 self._advance(gs)
         self.last_step = StepResult(norm, found_inf, skipped)
         return self.last_step
@@ -236,7 +258,7 @@ class Optimizer:
             g["params"] = list(range(idx, idx + n))
             groups.append(g)
             idx += n
-        state = {i: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in entry.items()}
+        state = {i: {k: (v.copy() if isinstance(v, (np.ndarray, Quantized8)) else v) for k, v in entry.items()}
                  for i, entry in self.state.items()}
         return {"state": state, "param_groups": groups}
 
@@ -269,9 +291,14 @@ class Optimizer:
                         continue
                     if name not in _core.rule_state_names(self.rule):
                         raise ValueError(f"state_dict: unknown state {name!r} for param {i}")
-                    if np.shape(value) != p.shape:
-                        raise ValueError(f"state_dict: state {name!r} of param {i} has shape "
-                                         f"{np.shape(value)}, the param {p.shape}")
+                    if isinstance(value, Quantized8) != quantized_state(new_group, p):
+                        raise ValueError(f"state_dict: state {name!r} of param {i} is "
+                                         f"{'8' if isinstance(value, Quantized8) else '32'}-bit, this "
+                                         f"optimizer keeps it {'8' if quantized_state(new_group, p) else '32'}-bit")
+                    shape = (value.codes.size,) if isinstance(value, Quantized8) else np.shape(value)
+                    if shape != (p.shape if not isinstance(value, Quantized8) else (p.size,)):
+                        raise ValueError(f"state_dict: state {name!r} of param {i} has shape {shape}, "
+                                         f"the param {p.shape}")
             plan.append((new_group, gs, saved_state, ids))
         for gi, (new_group, gs, saved_state_, ids) in enumerate(plan):
             new_group["params"] = gs.layout.arrays
@@ -283,12 +310,22 @@ class Optimizer:
             for name, arrays in gs.buffers.items():
                 if all(name in saved_state_.get(i, {}) for i in ids):
                     for i, buf in zip(ids, arrays):
-                        np.copyto(buf, np.asarray(saved_state_[i][name]), casting="same_kind")
+                        if isinstance(buf, Quantized8):
+                            buf.load(saved_state_[i][name], f"state_dict: state {name!r} of param {i}")
+                        else:
+                            np.copyto(buf, np.asarray(saved_state_[i][name]), casting="same_kind")
                     gs.initialized.add(name)
                 else:
                     fill = self._state_fill(new_group)[name]
                     for buf in arrays:
-                        buf.fill(fill)
+                        if isinstance(buf, Quantized8):
+                            buf.load(Quantized8.zeros(buf.codes.size), "state")
+                        else:
+                            buf.fill(fill)
+
+    def state_bytes(self) -> int:
+        """Bytes held by the optimizer state (8-bit codes and scales included)."""
+        return sum(b.nbytes for gs in self._groups for bufs in gs.buffers.values() for b in bufs)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

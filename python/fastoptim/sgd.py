@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .optimizer import Optimizer, _GroupState
+from .quantized_state import check_state_bits
 
 
 class SGD(Optimizer):
@@ -18,14 +19,21 @@ class SGD(Optimizer):
 
     The momentum buffer starts as the first gradient (torch's convention; the textbook's
     ``v = μv − lr·g`` form is the same trajectory for dampening=0 up to rounding).
+    ``state_bits=8`` keeps the momentum buffer of large float32 params in 8-bit block-wise form
+    (see :mod:`fastoptim.quantized_state`).
     """
 
     rule = "sgd"
 
     def __init__(self, params: Any, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False) -> None:
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
+                 state_bits: int = 32, min_8bit_size: int = 4096, seed: int = 0) -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
+                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
+                                      state_bits=state_bits, min_8bit_size=min_8bit_size, seed=seed))
+
+    def _check_extra(self, group: Mapping[str, Any]) -> None:
+        check_state_bits(group, True)
 
     def _hyper(self, group: Mapping[str, Any]) -> tuple[float, ...]:
         return (group["lr"], group["momentum"], group["dampening"], group["weight_decay"])
@@ -34,7 +42,8 @@ class SGD(Optimizer):
         return (bool(group["maximize"]), bool(group["nesterov"]), False)
 
     def _structure_key(self, group: Mapping[str, Any]) -> tuple:
-        return (group["maximize"], group["nesterov"], group["momentum"] != 0)
+        return (group["maximize"], group["nesterov"], group["momentum"] != 0, group["state_bits"],
+                group["min_8bit_size"])
 
     def _state_fill(self, group: Mapping[str, Any]) -> dict[str, float]:
         return {"momentum_buffer": 0.0} if group["momentum"] != 0 else {}

@@ -1,0 +1,73 @@
+"""8-bit block-wise optimizer state (``state_bits=8``).
+
+Each state buffer of a large float32 parameter is kept as one uint8 code per element and one
+float32 scale per block of 256 elements: a 2·(1 + 4/256)/8 = 25.4 % of the float32 state's
+memory for Adam. The codes are block-scaled 8-bit floats read off the IEEE bits (sign + 4-bit
+exponent + 3-bit mantissa for first moments and momentum buffers; 4-bit exponent + 4-bit
+mantissa for the *square root* of second moments, which keeps their range equal to the first
+moment's), rounded stochastically with a seeded counter-based generator, so results do not
+depend on thread count or ISA. Parameters smaller than ``min_8bit_size`` elements keep 32-bit
+state. Supported: SGD with momentum, RMSprop (not centered), Adam/AdamW (not amsgrad).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from .flat_params import aligned_zeros
+
+BLOCK = int(_core.BLOCK8_SIZE)
+
+
+@dataclass
+class Quantized8:
+    """The 8-bit state of one parameter: ``codes`` (uint8, one per element) and ``scales``
+    (float32, one per block of 256 elements: the block's largest magnitude)."""
+
+    codes: np.ndarray
+    scales: np.ndarray
+
+    @classmethod
+    def zeros(cls, size: int) -> Quantized8:
+        return cls(aligned_zeros(size, np.uint8), aligned_zeros(-(-size // BLOCK), np.float32))
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.codes.nbytes + self.scales.nbytes)
+
+    def copy(self) -> Quantized8:
+        return Quantized8(self.codes.copy(), self.scales.copy())
+
+    def load(self, other: Quantized8, where: str) -> None:
+        """Copy ``other`` in place (the step plans keep pointing at these buffers)."""
+        if other.codes.shape != self.codes.shape or other.scales.shape != self.scales.shape:
+            raise ValueError(f"{where}: 8-bit state of {other.codes.size} elements / {other.scales.size} "
+                             f"blocks, expected {self.codes.size} / {self.scales.size}")
+        np.copyto(self.codes, other.codes, casting="no")
+        np.copyto(self.scales, other.scales, casting="same_kind")
+
+
+def check_state_bits(group: Mapping[str, Any], supported: bool, why: str = "") -> None:
+    """Validate a group's state_bits / min_8bit_size / seed options."""
+    bits = group["state_bits"]
+    if bits not in (8, 32) or isinstance(bits, bool):
+        raise ValueError(f"invalid state_bits: {bits!r} (must be 32 or 8)")
+    if bits == 8 and not supported:
+        raise ValueError(f"invalid state_bits: 8-bit state is not available {why}")
+    size = group["min_8bit_size"]
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+        raise ValueError(f"invalid min_8bit_size: {size!r} (must be an int >= 0)")
+    seed = group["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"invalid seed: {seed!r} (must be an int in [0, 2**32))")
+
+
+def quantized_state(group: Mapping[str, Any], param: np.ndarray) -> bool:
+    """Whether ``param`` of ``group`` keeps 8-bit state."""
+    return (group.get("state_bits", 32) == 8 and param.dtype == np.float32
+            and param.size >= group["min_8bit_size"])

@@ -134,6 +134,8 @@ def test_params_aliasing_each_other_are_rejected():
 def test_bad_params_are_rejected_at_construction(cls, kw):
     with pytest.raises(TypeError, match=r"params\[0\] has dtype int64"):
         cls([np.zeros(3, np.int64)], **kw)
+    with pytest.raises(TypeError, match=r"params\[0\] has dtype >f4; .* native byte order"):
+        cls([np.zeros(3, ">f4")], **kw)
     with pytest.raises(TypeError, match=r"params\[1\] has dtype float64, expected float32"):
         cls([f32(3), np.zeros(3)], **kw)
     with pytest.raises(ValueError, match=r"params\[0\] is not C-contiguous"):

@@ -81,9 +81,9 @@ PYBIND11_MODULE(_core, m) {
   py::class_<StepPlan>(m, "StepPlan",
                        "One parameter group's params and state bound to an update rule; "
                        "validated once, stepped many times.")
-      .def(py::init<const std::string&, py::list, py::dict, bool, bool, bool>(), py::arg("rule"),
+      .def(py::init<const std::string&, py::list, py::dict, bool, bool, bool, py::object>(), py::arg("rule"),
            py::arg("params"), py::arg("state"), py::arg("maximize") = false, py::arg("nesterov") = false,
-           py::arg("decoupled") = false)
+           py::arg("decoupled") = false, py::arg("outputs") = py::none())
       .def("step", &StepPlan::step, py::arg("grads"), py::arg("hyper"), py::arg("step"),
            py::arg("grad_scale") = 1.0, py::arg("max_grad_norm") = py::none(), py::arg("check_finite") = false,
            "Update params and state in place. Returns (grad_norm or None, found_inf).")
@@ -113,6 +113,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("numel", &StepPlan::numel)
       .def_property_readonly("num_tensors", &StepPlan::num_tensors)
       .def_property_readonly("dtype", &StepPlan::dtype)
+      .def_property_readonly("mixed_dtype", &StepPlan::mixed_dtype)
       .def_property_readonly("rule", &StepPlan::rule);
 
   py::class_<BlockPlan, StepPlan>(m, "BlockPlan",
@@ -157,6 +158,24 @@ PYBIND11_MODULE(_core, m) {
   m.def("compiled_isas", &compiled_isas);
   m.def("use_isa", &use_isa, py::arg("name"));
 
+  m.def(
+      "narrow",
+      [](py::handle x, py::handle out) {
+        const ArrayRef in = check_array(x, Label{"x", nullptr, 0}, kF32, false);
+        const LowDtype fmt = low_dtype(out, Label{"out", nullptr, 0});
+        const ArrayRef o = check_low_array(out, Label{"out", nullptr, 0}, fmt, true, x);
+        active_isa().narrow[fmt](static_cast<const float*>(in.data), static_cast<std::uint16_t*>(o.data), in.size);
+      },
+      py::arg("x"), py::arg("out"), "out[...] = x rounded to out's 16-bit format (nearest, ties to even).");
+  m.def(
+      "widen",
+      [](py::handle x, py::handle out) {
+        const LowDtype fmt = low_dtype(x, Label{"x", nullptr, 0});
+        const ArrayRef in = check_low_array(x, Label{"x", nullptr, 0}, fmt, false, py::handle());
+        const ArrayRef o = check_array(out, Label{"out", nullptr, 0}, kF32, true, x);
+        active_isa().widen[fmt](static_cast<const std::uint16_t*>(in.data), static_cast<float*>(o.data), in.size);
+      },
+      py::arg("x"), py::arg("out"), "out[...] = x (float16/bfloat16) as float32, exactly.");
   m.def("stream_probe", &stream_probe_py, py::arg("rw"), py::arg("g"));
   m.def("build_info", &build_info);
 }

@@ -7,6 +7,7 @@ namespace fastoptim {
 namespace {
 
 using npy = py::detail::npy_api;
+constexpr char kHostOrderChar = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? '<' : '>';
 
 [[noreturn]] void type_error(const Label& l, const std::string& what) {
   throw py::type_error(l.str() + " " + what);
@@ -37,19 +38,16 @@ Dtype array_dtype(py::handle obj, const Label& label) {
                           std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
   // Read off the descriptor directly (no dtype object per array: this runs per gradient per step).
   const auto* descr = py::detail::array_descriptor_proxy(py::detail::array_proxy(obj.ptr())->descr);
-  constexpr char kHostOrder = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? '<' : '>';
-  const bool native = descr->byteorder == '=' || descr->byteorder == '|' || descr->byteorder == kHostOrder;
+  const bool native = descr->byteorder == '=' || descr->byteorder == '|' || descr->byteorder == kHostOrderChar;
   if (native && descr->type_num == npy::NPY_FLOAT_) return kF32;
   if (native && descr->type_num == npy::NPY_DOUBLE_) return kF64;
   type_error(label, "has dtype " + std::string(py::str(py::reinterpret_borrow<py::array>(obj).dtype())) +
                         "; fastoptim steps float32 or float64 arrays in native byte order");
 }
 
-ArrayRef check_array(py::handle obj, const Label& label, Dtype want, bool writable, py::handle like) {
-  const Dtype got = array_dtype(obj, label);
-  if (got != want)
-    type_error(label, std::string("has dtype ") + dtype_name(got) + ", expected " + dtype_name(want) +
-                          " (all arrays of one parameter group share one dtype)");
+namespace {
+// Layout checks shared by every array a kernel reads or writes.
+ArrayRef check_layout(py::handle obj, const Label& label, bool writable, py::handle like, std::size_t itemsize) {
   auto* proxy = py::detail::array_proxy(obj.ptr());
   if (!(proxy->flags & npy::NPY_ARRAY_C_CONTIGUOUS_))
     value_error(label, "is not C-contiguous (use numpy.ascontiguousarray, or step a FlatParams arena)");
@@ -65,7 +63,43 @@ ArrayRef check_array(py::handle obj, const Label& label, Dtype want, bool writab
   }
   std::size_t size = 1;
   for (int d = 0; d < proxy->nd; ++d) size *= std::size_t(proxy->dimensions[d]);
-  return ArrayRef{proxy->data, size, size * dtype_size(want)};
+  return ArrayRef{proxy->data, size, size * itemsize};
+}
+}  // namespace
+
+ArrayRef check_array(py::handle obj, const Label& label, Dtype want, bool writable, py::handle like) {
+  const Dtype got = array_dtype(obj, label);
+  if (got != want)
+    type_error(label, std::string("has dtype ") + dtype_name(got) + ", expected " + dtype_name(want) +
+                          " (all arrays of one parameter group share one dtype)");
+  return check_layout(obj, label, writable, like, dtype_size(want));
+}
+
+const char* low_dtype_name(LowDtype d) { return d == kF16 ? "float16" : "bfloat16"; }
+
+LowDtype low_dtype(py::handle obj, const Label& label) {
+  if (!py::isinstance<py::array>(obj))
+    type_error(label, "must be a numpy.ndarray, got " +
+                          std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+  const auto* descr = py::detail::array_descriptor_proxy(py::detail::array_proxy(obj.ptr())->descr);
+  constexpr int kNpyHalf = 23;
+  static int bf16_type = -1;  // ml_dtypes registers bfloat16 as a user type; learnt on first sight
+  if (descr->type_num == kNpyHalf && descr->byteorder != (kHostOrderChar == '<' ? '>' : '<')) return kF16;
+  if (descr->type_num == bf16_type) return kBF16;
+  const py::dtype dt = py::reinterpret_borrow<py::array>(obj).dtype();
+  if (py::str(dt.attr("name")).cast<std::string>() == "bfloat16" && dt.itemsize() == 2) {
+    bf16_type = descr->type_num;
+    return kBF16;
+  }
+  type_error(label, "has dtype " + std::string(py::str(dt)) + "; mixed precision takes float16 or bfloat16");
+}
+
+ArrayRef check_low_array(py::handle obj, const Label& label, LowDtype want, bool writable, py::handle like) {
+  const LowDtype got = low_dtype(obj, label);
+  if (got != want)
+    type_error(label, std::string("has dtype ") + low_dtype_name(got) + ", expected " + low_dtype_name(want) +
+                          " like the group's params");
+  return check_layout(obj, label, writable, like, 2);
 }
 
 ArrayRef check_plain(py::handle obj, const Label& label, const py::dtype& want, std::size_t size) {

@@ -36,6 +36,13 @@ std::size_t dtype_size(Dtype d);
 // Dtype of an array (TypeError unless it is a float32 or float64 ndarray in native byte order).
 Dtype array_dtype(py::handle obj, const Label& label);
 
+// The 16-bit format of an array: numpy.float16, or bfloat16 (ml_dtypes); TypeError otherwise.
+LowDtype low_dtype(py::handle obj, const Label& label);
+const char* low_dtype_name(LowDtype d);
+
+// check_array for 16-bit arrays (mixed-precision grads and params).
+ArrayRef check_low_array(py::handle obj, const Label& label, LowDtype want, bool writable, py::handle like);
+
 // Checks obj is an ndarray of dtype `want`, C-contiguous, aligned, writeable if `writable`,
 // and, if `like` is given, of the same shape. Throws TypeError/ValueError naming `label`.
 ArrayRef check_array(py::handle obj, const Label& label, Dtype want, bool writable,

@@ -4,6 +4,7 @@
 // for a caller on a narrower one.
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "isa_table.hpp"
 #include "step_scalars.hpp"
@@ -22,6 +23,33 @@ namespace {
 #include "kernels/adam.hpp"
 #include "kernels/grad_stats.hpp"
 #include "kernels/stream_probe.hpp"
+
+// Bulk conversions (tests, and creating or reading float32 masters).
+template <class L>
+void narrow_all(const float* __restrict in, std::uint16_t* __restrict out, std::size_t n) {
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) out[i] = narrow(L{}, in[i]);
+}
+template <class L>
+void widen_all(const std::uint16_t* __restrict in, float* __restrict out, std::size_t n) {
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) out[i] = widen(L{}, in[i]);
+}
+
+// Gradient statistics of 16-bit gradients: widened in chunks whose length is a multiple of the
+// lane count, so each element lands in the same lane as in grad_stats<float>.
+template <class L>
+void grad_stats_low(const void* grad, std::size_t n, double* lanes, double* bad) {
+  constexpr std::size_t kChunk = 256;
+  static_assert(kChunk % kStatLanes == 0, "chunks keep the lane of each element");
+  float buf[kChunk];
+  const auto* g = static_cast<const std::uint16_t*>(grad);
+  for (std::size_t off = 0; off < n; off += kChunk) {
+    const std::size_t cnt = n - off < kChunk ? n - off : kChunk;
+    widen_all<L>(g + off, buf, cnt);
+    grad_stats<float>(buf, cnt, lanes, bad);
+  }
+}
 }  // namespace
 
 // Defined in isa_kernels8.cpp, compiled for the same ISA.
@@ -37,6 +65,13 @@ const IsaTable& table() {
        {adagrad<float>, adagrad<double>},
        {rmsprop<float>, rmsprop<double>},
        {adam<float>, adam<double>}},
+      {{sgd<float, F16, F16>, sgd<float, BF16, BF16>},
+       {adagrad<float, F16, F16>, adagrad<float, BF16, BF16>},
+       {rmsprop<float, F16, F16>, rmsprop<float, BF16, BF16>},
+       {adam<float, F16, F16>, adam<float, BF16, BF16>}},
+      {narrow_all<F16>, narrow_all<BF16>},
+      {widen_all<F16>, widen_all<BF16>},
+      {grad_stats_low<F16>, grad_stats_low<BF16>},
       {grad_stats<float>, grad_stats<double>},
       stream_probe,
       {},

@@ -3,6 +3,7 @@
 // the same linkage rules apply: only block8_kernels() is visible outside.
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "isa_table.hpp"
 #include "step_scalars.hpp"

@@ -8,9 +8,13 @@ namespace fastoptim {
 
 enum Rule : int { kSgd = 0, kAdagrad, kRmsprop, kAdam, kNumRules };
 enum Dtype : int { kF32 = 0, kF64 = 1, kNumDtypes };
+// 16-bit formats of mixed precision: params and grads in these, float32 master and state.
+enum LowDtype : int { kF16 = 0, kBF16 = 1, kNumLowDtypes };
 
-// Up to five streams per element: param, grad, and up to three state buffers.
-constexpr int kMaxStreams = 5;
+// Up to six streams per element: param, grad, up to three state buffers, and in mixed
+// precision the low-precision copy of the param written from the updated float32 master.
+constexpr int kMaxStreams = 6;
+constexpr int kOutStream = 5;
 
 using KernelFn = void (*)(const void* scalars, void* const* streams, std::size_t n);
 using GradStatsFn = void (*)(const void* grad, std::size_t n, double* lanes, double* bad);
@@ -30,6 +34,10 @@ constexpr std::size_t kBlock8Size = 256;
 struct IsaTable {
   const char* name;
   KernelFn kernel[kNumRules][kNumDtypes];
+  KernelFn mixed[kNumRules][kNumLowDtypes];  // float32 master and state, 16-bit grads and params
+  void (*narrow[kNumLowDtypes])(const float* in, std::uint16_t* out, std::size_t n);
+  void (*widen[kNumLowDtypes])(const std::uint16_t* in, float* out, std::size_t n);
+  GradStatsFn grad_stats_low[kNumLowDtypes];
   GradStatsFn grad_stats[kNumDtypes];
   ProbeFn probe;
   Block8Fn block8[kNumRules];  // null where the rule has no 8-bit state variant (Adagrad)

@@ -12,7 +12,8 @@
 namespace fastoptim {
 
 constexpr int kMaxHyper = 5;
-constexpr int kMaxState = kMaxStreams - 2;
+constexpr int kMaxState = 3;  // streams 2, 3, 4; stream 5 is the mixed-precision output
+static_assert(2 + kMaxState == kOutStream, "stream layout");
 
 struct RuleSpec {
   const char* name;

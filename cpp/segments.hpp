@@ -13,7 +13,7 @@ namespace fastoptim {
 struct Segments {
   std::vector<std::size_t> offsets{0};  // prefix sums of tensor sizes, size = tensors + 1
   std::vector<std::array<void*, kMaxStreams>> ptrs;  // per tensor: param, grad, state...
-  std::size_t elem_size = 4;
+  std::array<std::size_t, kMaxStreams> elem_size{4, 4, 4, 4, 4, 4};  // bytes per element, by stream
 
   std::size_t total() const { return offsets.back(); }
 
@@ -25,9 +25,9 @@ struct Segments {
       const std::size_t end = std::min(offsets[t + 1], hi);
       if (end > lo) {
         void* shifted[kMaxStreams] = {};
-        const std::size_t skip = (lo - offsets[t]) * elem_size;
+        const std::size_t skip = lo - offsets[t];
         for (int k = stream_begin; k < stream_end; ++k)
-          shifted[k] = ptrs[t][k] ? static_cast<char*>(ptrs[t][k]) + skip : nullptr;
+          shifted[k] = ptrs[t][k] ? static_cast<char*>(ptrs[t][k]) + skip * elem_size[k] : nullptr;
         fn(static_cast<void* const*>(shifted), end - lo);
       }
       lo = end;

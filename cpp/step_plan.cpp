@@ -50,7 +50,7 @@ StepPlan::StepPlan(const std::string& rule, py::list params, bool maximize, bool
   const std::size_t n = py::len(params);
   if (n == 0) throw py::value_error("params: an empty parameter list");
   dtype_ = array_dtype(params[0], Label{"params", nullptr, 0});
-  seg_.elem_size = dtype_size(dtype_);
+  seg_.elem_size.fill(dtype_size(dtype_));
   seg_.ptrs.resize(n);
   seg_.offsets.resize(n + 1);
   for (std::size_t i = 0; i < n; ++i) {
@@ -85,7 +85,7 @@ std::array<py::list, kMaxState> StepPlan::state_streams(py::dict state, const ch
 }
 
 StepPlan::StepPlan(const std::string& rule, py::list params, py::dict state, bool maximize,
-                   bool nesterov, bool decoupled)
+                   bool nesterov, bool decoupled, py::object outputs)
     : StepPlan(rule, params, maximize, nesterov, decoupled, BindParamsOnly{}) {
   // State streams by torch's names; unknown names are an error, absent optional ones fine.
   const RuleSpec& spec = rule_spec(rule_);
@@ -99,7 +99,28 @@ StepPlan::StepPlan(const std::string& rule, py::list params, py::dict state, boo
       seg_.ptrs[i][2 + k] = st.data;
     }
   }
+  if (!outputs.is_none()) bind_outputs(outputs);
   written_.seal();
+}
+
+void StepPlan::bind_outputs(py::handle outputs) {
+  // Mixed precision: params_ are the float32 masters; outputs the 16-bit params the user holds,
+  // rewritten from the updated masters; grads come in the same 16-bit format.
+  if (dtype_ != kF32) throw py::type_error("params: float32 master weights are needed for mixed precision");
+  if (!py::isinstance<py::list>(outputs)) throw py::type_error("outputs: a list of 16-bit arrays, one per param");
+  const auto list = py::reinterpret_borrow<py::list>(outputs);
+  if (py::len(list) != num_tensors())
+    throw py::value_error("outputs: " + std::to_string(py::len(list)) + " arrays for " +
+                          std::to_string(num_tensors()) + " params");
+  low_ = low_dtype(list[0], Label{"outputs", nullptr, 0});
+  for (std::size_t i = 0; i < num_tensors(); ++i) {
+    const Label ol{"outputs", nullptr, i};
+    const ArrayRef o = check_low_array(list[i], ol, LowDtype(low_), true, params_[i]);
+    written_.add(o, ol);
+    seg_.ptrs[i][kOutStream] = o.data;
+  }
+  seg_.elem_size[1] = seg_.elem_size[kOutStream] = 2;
+  state_.append(list);
 }
 
 void StepPlan::load_grads(py::list grads, bool addresses) {
@@ -111,7 +132,8 @@ void StepPlan::load_grads(py::list grads, bool addresses) {
   for (std::size_t i = 0; i < n; ++i) {
     const Label gl{"grads", nullptr, i};
     const ArrayRef g = addresses ? grad_at_address(grads[i], i, gl)
-                                 : check_array(grads[i], gl, dtype_, false, params_[i]);
+                       : low_ >= 0 ? check_low_array(grads[i], gl, LowDtype(low_), false, params_[i])
+                                   : check_array(grads[i], gl, dtype_, false, params_[i]);
     written_.check_disjoint(g, gl);
     ptrs[i] = g.data;
   }
@@ -123,7 +145,7 @@ GradStats StepPlan::grad_stats() const {
   const std::size_t total = seg_.total();
   const std::size_t nblocks = (total + kStatBlock - 1) / kStatBlock;
   std::vector<double> partial(nblocks, 0.0), bad(nblocks, 0.0);
-  const GradStatsFn stats = active_isa().grad_stats[dtype_];
+  const GradStatsFn stats = low_ >= 0 ? active_isa().grad_stats_low[low_] : active_isa().grad_stats[dtype_];
   parallel_ranges(total, kStatBlock, [&](std::size_t lo, std::size_t hi) {
     for (std::size_t b = lo / kStatBlock; b * kStatBlock < hi; ++b) {
       double lanes[16] = {};
@@ -167,9 +189,9 @@ ArrayRef StepPlan::grad_at_address(py::handle address, std::size_t i, const Labe
   if (!data && PyErr_Occurred()) throw py::error_already_set();
   const auto bits = reinterpret_cast<std::uintptr_t>(data);
   const std::size_t size = seg_.offsets[i + 1] - seg_.offsets[i];
-  if (size && (!data || bits % seg_.elem_size))
+  if (size && (!data || bits % seg_.elem_size[1]))
     throw py::value_error(label.str() + " is a null or misaligned address");
-  return ArrayRef{data, size, size * seg_.elem_size};
+  return ArrayRef{data, size, size * seg_.elem_size[1]};
 }
 
 void StepPlan::load(py::list grads, py::sequence hyper, std::int64_t step, bool addresses) {
@@ -193,10 +215,10 @@ void StepPlan::apply(double gmul) {
   require_loaded();
   loaded_ = false;
   const AnyScalars scalars = make_scalars(rule_, hyper_, flags_, step_, gmul);
-  const KernelFn kernel = active_isa().kernel[rule_][dtype_];
-  const int nstreams = 2 + rule_spec(rule_).n_state;
+  const KernelFn kernel = low_ >= 0 ? active_isa().mixed[rule_][low_] : active_isa().kernel[rule_][dtype_];
+  const int nstreams = low_ >= 0 ? kMaxStreams : 2 + rule_spec(rule_).n_state;
   py::gil_scoped_release nogil;
-  parallel_ranges(seg_.total(), 64 / seg_.elem_size, [&](std::size_t lo, std::size_t hi) {
+  parallel_ranges(seg_.total(), 64 / seg_.elem_size[0], [&](std::size_t lo, std::size_t hi) {
     seg_.for_each_piece(lo, hi, 0, nstreams, [&](void* const* s, std::size_t cnt) { kernel(&scalars, s, cnt); });
   });
 }

@@ -26,8 +26,10 @@ struct GradStats {
 
 class StepPlan {
  public:
+  // outputs (optional): mixed precision; params are then float32 master weights and outputs
+  // the float16/bfloat16 params written from them each step; grads are in that format too.
   StepPlan(const std::string& rule, py::list params, py::dict state, bool maximize, bool nesterov,
-           bool decoupled);
+           bool decoupled, py::object outputs = py::none());
   virtual ~StepPlan() = default;
 
   // All in one: load, optional gradient pass, apply. Returns (grad_norm or None, found_inf);
@@ -48,6 +50,9 @@ class StepPlan {
   std::size_t numel() const { return seg_.total(); }
   std::size_t num_tensors() const { return seg_.ptrs.size(); }
   const char* dtype() const { return dtype_name(dtype_); }
+  py::object mixed_dtype() const {
+    return low_ >= 0 ? py::object(py::str(low_dtype_name(LowDtype(low_)))) : py::object(py::none());
+  }
   const char* rule() const { return rule_spec(rule_).name; }
 
  protected:
@@ -60,6 +65,7 @@ class StepPlan {
   void require_loaded() const;
 
  private:
+  void bind_outputs(py::handle outputs);
   void load_grads(py::list grads, bool addresses);
   ArrayRef grad_at_address(py::handle address, std::size_t i, const Label& label) const;
 
@@ -67,6 +73,7 @@ class StepPlan {
   Rule rule_;
   RuleFlags flags_;
   Dtype dtype_ = kF32;
+  int low_ = -1;  // LowDtype of grads and outputs in mixed precision, else -1
   Segments seg_;
   WrittenRanges written_;
   py::list params_;  // keeps params alive and gives grads their expected shapes

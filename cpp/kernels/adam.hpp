@@ -8,12 +8,13 @@
 // evaluated in the algebraically equal form with one division per element (the divider is
 // the in-cache bottleneck) and the bias correction folded into two per-step scalars:
 //   p  = p − (step_size·c)·m / (sqrt(v) + eps·c),   c = sqrt(1 − β2^t)
-// Streams: p (rw), g (r), m (rw), v (rw), v̂ (rw, AMSGrad only).
+// Streams: p (rw), g (r), m (rw), v (rw), v̂ (rw, AMSGrad only), out (w, mixed precision:
+// the rounded p).
 #pragma once
 
-template <class T, bool kDecoupled, bool kAmsgrad>
-void adam_loop(const AdamScalars& s, T* __restrict p, const T* __restrict g, T* __restrict m,
-               T* __restrict v, T* __restrict vmax, std::size_t n) {
+template <class T, class G, class O, bool kDecoupled, bool kAmsgrad>
+void adam_loop(const AdamScalars& s, T* __restrict p, const storage_t<G>* __restrict g, T* __restrict m,
+               T* __restrict v, T* __restrict vmax, storage_t<O>* __restrict out, std::size_t n) {
   const T gmul = T(s.gmul), wd = T(s.weight_decay), decay = T(1.0 - s.lr * s.weight_decay);
   const T w1 = T(1.0 - s.beta1), w1c = T(s.beta1);  // lerp weight 1 − β1 and its complement β1
   const bool low_weight = (1.0 - s.beta1) < 0.5;
@@ -23,7 +24,7 @@ void adam_loop(const AdamScalars& s, T* __restrict p, const T* __restrict g, T* 
   const bool has_wd = s.weight_decay != 0.0;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {
-    T d = gmul * g[i];
+    T d = gmul * T(load<G>(g, i));
     T pi = p[i];
     if constexpr (kDecoupled) {
       if (has_wd) pi = pi * decay;
@@ -39,23 +40,26 @@ void adam_loop(const AdamScalars& s, T* __restrict p, const T* __restrict g, T* 
       vmax[i] = vi;
     }
     const T denom = root(vi) + eps;
-    p[i] = pi + (neg_step * mi) / denom;
+    const T pn = pi + (neg_step * mi) / denom;
+    p[i] = pn;
+    if constexpr (!std::is_void_v<O>) out[i] = narrow(O{}, pn);
   }
 }
 
-template <class T>
+template <class T, class G = T, class O = void>
 void adam(const void* scalars, void* const* st, std::size_t n) {
   const auto& s = *static_cast<const AdamScalars*>(scalars);
   T* p = static_cast<T*>(st[0]);
-  const T* g = static_cast<const T*>(st[1]);
+  const auto* g = static_cast<const storage_t<G>*>(st[1]);
   T* m = static_cast<T*>(st[2]);
   T* v = static_cast<T*>(st[3]);
   T* vmax = static_cast<T*>(st[4]);
+  auto* out = static_cast<storage_t<O>*>(st[kOutStream]);
   if (s.decoupled) {
-    if (s.amsgrad) adam_loop<T, true, true>(s, p, g, m, v, vmax, n);
-    else adam_loop<T, true, false>(s, p, g, m, v, vmax, n);
+    if (s.amsgrad) adam_loop<T, G, O, true, true>(s, p, g, m, v, vmax, out, n);
+    else adam_loop<T, G, O, true, false>(s, p, g, m, v, vmax, out, n);
   } else {
-    if (s.amsgrad) adam_loop<T, false, true>(s, p, g, m, v, vmax, n);
-    else adam_loop<T, false, false>(s, p, g, m, v, vmax, n);
+    if (s.amsgrad) adam_loop<T, G, O, false, true>(s, p, g, m, v, vmax, out, n);
+    else adam_loop<T, G, O, false, false>(s, p, g, m, v, vmax, out, n);
   }
 }

@@ -18,17 +18,6 @@
 
 constexpr std::size_t kBlock8 = 256;
 
-inline std::uint32_t as_bits(float x) {
-  std::uint32_t u;
-  __builtin_memcpy(&u, &x, 4);
-  return u;
-}
-inline float from_bits(std::uint32_t u) {
-  float x;
-  __builtin_memcpy(&x, &u, 4);
-  return x;
-}
-
 // Signed 32-bit integer arithmetic throughout: every ISA has signed compares and min/max.
 constexpr std::int32_t kSignedBias = 895;     // (127 - 15) << 3, minus 1 so 2^-15 -> code 1
 constexpr std::int32_t kUnsignedBias = 1791;  // (127 - 15) << 4, minus 1

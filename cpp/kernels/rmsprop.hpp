@@ -6,12 +6,14 @@
 //   avg = sqrt(sq − ga²) + eps   (centered)   or   sqrt(sq) + eps
 //   b   = μ·b + d / avg;  p = p − lr·b              (momentum > 0)
 //   p   = p − lr·d / avg                            (otherwise)
-// Streams: p (rw), g (r), sq (rw), ga (rw, centered), b (rw, momentum).
+// Streams: p (rw), g (r), sq (rw), ga (rw, centered), b (rw, momentum), out (w, mixed
+// precision: the rounded p).
 #pragma once
 
-template <class T, bool kCentered, bool kMomentum>
-void rmsprop_loop(const RmspropScalars& s, T* __restrict p, const T* __restrict g,
-                  T* __restrict sq, T* __restrict ga, T* __restrict b, std::size_t n) {
+template <class T, class G, class O, bool kCentered, bool kMomentum>
+void rmsprop_loop(const RmspropScalars& s, T* __restrict p, const storage_t<G>* __restrict g,
+                  T* __restrict sq, T* __restrict ga, T* __restrict b, storage_t<O>* __restrict out,
+                  std::size_t n) {
   const T gmul = T(s.gmul), wd = T(s.weight_decay), alpha = T(s.alpha);
   const T one_minus_alpha = T(1.0 - s.alpha), w_alpha = T(s.alpha);  // lerp weight 1 − α and its complement α
   const bool low_weight = (1.0 - s.alpha) < 0.5;
@@ -19,7 +21,7 @@ void rmsprop_loop(const RmspropScalars& s, T* __restrict p, const T* __restrict 
   const bool has_wd = s.weight_decay != 0.0;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {
-    T d = gmul * g[i];
+    T d = gmul * T(load<G>(g, i));
     if (has_wd) d = d + wd * p[i];
     const T sqi = alpha * sq[i] + (one_minus_alpha * d) * d;
     sq[i] = sqi;
@@ -31,29 +33,33 @@ void rmsprop_loop(const RmspropScalars& s, T* __restrict p, const T* __restrict 
     } else {
       avg = root(sqi) + eps;
     }
+    T pn;
     if constexpr (kMomentum) {
       const T bi = mu * b[i] + d / avg;
       b[i] = bi;
-      p[i] = p[i] + neg_lr * bi;
+      pn = p[i] + neg_lr * bi;
     } else {
-      p[i] = p[i] + (neg_lr * d) / avg;
+      pn = p[i] + (neg_lr * d) / avg;
     }
+    p[i] = pn;
+    if constexpr (!std::is_void_v<O>) out[i] = narrow(O{}, pn);
   }
 }
 
-template <class T>
+template <class T, class G = T, class O = void>
 void rmsprop(const void* scalars, void* const* st, std::size_t n) {
   const auto& s = *static_cast<const RmspropScalars*>(scalars);
   T* p = static_cast<T*>(st[0]);
-  const T* g = static_cast<const T*>(st[1]);
+  const auto* g = static_cast<const storage_t<G>*>(st[1]);
   T* sq = static_cast<T*>(st[2]);
   T* ga = static_cast<T*>(st[3]);
   T* b = static_cast<T*>(st[4]);
+  auto* out = static_cast<storage_t<O>*>(st[kOutStream]);
   if (s.centered) {
-    if (s.has_momentum) rmsprop_loop<T, true, true>(s, p, g, sq, ga, b, n);
-    else rmsprop_loop<T, true, false>(s, p, g, sq, ga, b, n);
+    if (s.has_momentum) rmsprop_loop<T, G, O, true, true>(s, p, g, sq, ga, b, out, n);
+    else rmsprop_loop<T, G, O, true, false>(s, p, g, sq, ga, b, out, n);
   } else {
-    if (s.has_momentum) rmsprop_loop<T, false, true>(s, p, g, sq, ga, b, n);
-    else rmsprop_loop<T, false, false>(s, p, g, sq, ga, b, n);
+    if (s.has_momentum) rmsprop_loop<T, G, O, false, true>(s, p, g, sq, ga, b, out, n);
+    else rmsprop_loop<T, G, O, false, false>(s, p, g, sq, ga, b, out, n);
   }
 }

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _core
 from .flat_params import aligned_full_like
+from .mixed_precision import check_group_dtypes, master_copy
 from .param_structure import GroupLayout, group_layout, is_group_list
 from .quantized_state import Quantized8, quantized_state
 
@@ -49,6 +50,12 @@ class _GroupState:
     # params keep 8-bit block-wise state and the small ones 32-bit state.
     plans: list[tuple[Any, list[int] | None]] = field(default_factory=list)
     plan_key: Any = None
+    masters: list[np.ndarray] | None = None  # float32 master weights of 16-bit params
+
+    @property
+    def stepped(self) -> list[np.ndarray]:
+        """The float arrays the kernels update: the masters in mixed precision, else the params."""
+        return self.masters if self.masters is not None else self.layout.arrays
 
 
 class Optimizer:
@@ -111,6 +118,8 @@ class Optimizer:
             group["names"] = layout.names
         self._check_group(group)
         gs = _GroupState(layout)
+        if check_group_dtypes(layout.arrays, where):
+            gs.masters = [master_copy(a) for a in layout.arrays]
         self._sync_plan(group, gs)  # validates every buffer before the group is added
         if self.param_groups:
             self._grouped = True
@@ -137,8 +146,8 @@ class Optimizer:
             return gs.plans
         fill = self._state_fill(group)
         flags = self._flags(group)
-        arrays = gs.layout.arrays
-        eight = [fill and quantized_state(group, a) for a in arrays]
+        arrays = gs.stepped
+        eight = [bool(fill) and gs.masters is None and quantized_state(group, a) for a in arrays]
         buffers = {}
         for name, value in fill.items():
             old = gs.buffers.get(name)
@@ -153,8 +162,10 @@ class Optimizer:
         plans: list[tuple[Any, list[int] | None]] = []
         if small:
             sub = None if not large else small
+            outputs = None if gs.masters is None else [gs.layout.arrays[i] for i in small]
             plans.append((_core.StepPlan(self.rule, [arrays[i] for i in small],
-                                         {n: [b[i] for i in small] for n, b in buffers.items()}, *flags), sub))
+                                         {n: [b[i] for i in small] for n, b in buffers.items()}, *flags,
+                                         outputs=outputs), sub))
         if large:
             codes = {n: [b[i].codes for i in large] for n, b in buffers.items()}
             scales = {n: [b[i].scales for i in large] for n, b in buffers.items()}
@@ -244,6 +255,8 @@ class Optimizer:
                 entry: dict[str, Any] = {"step": gs.step}
                 for name in sorted(gs.initialized & set(gs.buffers)):
                     entry[name] = gs.buffers[name][i]
+                if gs.masters is not None:
+                    entry["master_param"] = gs.masters[i]
                 out[idx] = entry
                 idx += 1
         return out
@@ -289,6 +302,13 @@ class Optimizer:
                 for name, value in saved_state.get(i, {}).items():
                     if name == "step":
                         continue
+                    if name == "master_param":
+                        if gs.masters is None or np.shape(value) != p.shape:
+                            raise ValueError(f"state_dict: param {i} has float32 master weights of shape "
+                                             f"{np.shape(value)}; this optimizer "
+                                             + ("keeps none (its params are not 16-bit)" if gs.masters is None
+                                                else f"needs {p.shape}"))
+                        continue
                     if name not in _core.rule_state_names(self.rule):
                         raise ValueError(f"state_dict: unknown state {name!r} for param {i}")
                     if isinstance(value, Quantized8) != quantized_state(new_group, p):
@@ -305,6 +325,10 @@ class Optimizer:
             self.param_groups[gi] = new_group
             first = saved_state_.get(ids[0], {}) if ids else {}
             gs.step = int(first.get("step", 0))
+            if gs.masters is not None:
+                for i, master, p in zip(ids, gs.masters, gs.layout.arrays):
+                    saved_master = saved_state_.get(i, {}).get("master_param")
+                    np.copyto(master, master_copy(p) if saved_master is None else np.asarray(saved_master))
             self._sync_plan(new_group, gs)
             gs.initialized = set()
             for name, arrays in gs.buffers.items():
@@ -324,12 +348,14 @@ class Optimizer:
                             buf.fill(fill)
 
     def state_bytes(self) -> int:
-        """Bytes held by the optimizer state (8-bit codes and scales included)."""
-        return sum(b.nbytes for gs in self._groups for bufs in gs.buffers.values() for b in bufs)
+        """Bytes held by the optimizer state: buffers, 8-bit codes and scales, float32 master weights."""
+        masters = sum(m.nbytes for gs in self._groups for m in (gs.masters or []))
+        return masters + sum(b.nbytes for gs in self._groups for bufs in gs.buffers.values() for b in bufs)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_groups"] = [_GroupState(gs.layout, gs.step, gs.buffers, gs.initialized) for gs in self._groups]
+        state["_groups"] = [_GroupState(gs.layout, gs.step, gs.buffers, gs.initialized, masters=gs.masters)
+                            for gs in self._groups]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -1,12 +1,13 @@
 """8-bit block-wise optimizer state: speed, bytes and memory on 10M elements, and training
 quality of the demo's MLP, each against float32 state, in one run.
 
-1. 10M float32 params: fastoptim Adam with float32 state and with state_bits=8, and
-   torch.optim.Adam(fused=True), interleaved, at 1 and all threads; minimum bytes moved per
-   element (28 vs 16.06) and state memory.
+1. 10M params: fastoptim Adam with float32 state, with state_bits=8, and with float16 params
+   (float32 masters and state), and torch.optim.Adam(fused=True), interleaved, at 1 and all
+   threads; minimum bytes moved per element (28, 16.03, 28) and state memory.
 2. The demo's digits MLP (64-64-10) trained 20 epochs, batch 32, same seed, with Adam, AdamW,
-   SGD+momentum and RMSprop, float32 vs 8-bit state (min_8bit_size=0: every tensor 8-bit):
-   final training loss and test accuracy.
+   SGD+momentum and RMSprop: float32, 8-bit state (min_8bit_size=0: every tensor 8-bit), and
+   float16 / bfloat16 params with float32 master weights: final training loss, test accuracy,
+   optimizer memory (state, plus masters in mixed precision).
 
     python bench/state8.py [--budget 3]
 """
@@ -34,14 +35,18 @@ def speed(n: int, threads: int, budget: float) -> dict:
     grads = [(rng.standard_normal(n) * 1e-3).astype(np.float32)]
     fp32 = fo.Adam([params[0].copy()], lr=1e-3)
     q8 = fo.Adam([params[0].copy()], lr=1e-3, state_bits=8)
-    contenders = {"fastoptim_fp32": lambda: fp32.step(grads), "fastoptim_8bit": lambda: q8.step(grads)}
+    half = fo.Adam([params[0].astype(np.float16)], lr=1e-3)  # float32 masters and state
+    half_grads = [grads[0].astype(np.float16)]
+    contenders = {"fastoptim_fp32": lambda: fp32.step(grads), "fastoptim_8bit": lambda: q8.step(grads),
+                  "fastoptim_f16_params": lambda: half.step(half_grads)}
     if torch_available():
         contenders["torch_fused_fp32"] = torch_step(RULES_BY_LABEL["adam"], params, grads, "fused")
     timed = measure_interleaved(contenders, budget_s=budget)
     ms = {k: v.median_s * 1e3 for k, v in timed.items()}
     fp32.step(grads)
     q8.step(grads)
-    return {"n": n, "threads": threads, "ms": ms, "bytes_per_element": {"fp32": 28, "8bit": 12 + 4 + 8 / 256},
+    bytes_per_element = {"fp32": 28, "8bit": 12 + 4 + 8 / 256, "f16_params": 8 + 2 + 2 + 16}
+    return {"n": n, "threads": threads, "ms": ms, "bytes_per_element": bytes_per_element,
             "state_bytes": {"fp32": fp32.state_bytes(), "8bit": q8.state_bytes()},
             "speedup_8bit_vs_torch_fused": ms.get("torch_fused_fp32", float("nan")) / ms["fastoptim_8bit"],
             "speedup_8bit_vs_fp32": ms["fastoptim_fp32"] / ms["fastoptim_8bit"]}
@@ -52,15 +57,22 @@ def quality(epochs: int, seed: int) -> list[dict]:
     Xtr, Xte, ytr, yte = train_test_split(X, y, 0.2, seed=seed)
     Xtr, Xte = standardize(Xtr, Xte)
     rows = []
+    modes = [("float32", np.float32, 32), ("8-bit state", np.float32, 8), ("float16 params", np.float16, 32)]
+    try:
+        import ml_dtypes
+
+        modes.append(("bfloat16 params", ml_dtypes.bfloat16, 32))
+    except ImportError:
+        print("# ml_dtypes not installed: no bfloat16 rows")
     for name, make in [("Adam", lambda p, **k: fo.Adam(p, lr=1e-3, **k)),
                        ("AdamW", lambda p, **k: fo.AdamW(p, lr=1e-3, **k)),
                        ("SGD+momentum", lambda p, **k: fo.SGD(p, lr=0.02, momentum=0.9, **k)),
                        ("RMSprop", lambda p, **k: fo.RMSprop(p, lr=1e-3, **k))]:
-        for bits in (32, 8):
-            model = fo.models.MLP(64, [64], 10, seed=seed)
+        for mode, dtype, bits in modes:
+            model = fo.models.MLP(64, [64], 10, seed=seed, dtype=dtype)
             opt = make(model.params, state_bits=bits, min_8bit_size=0)
             hist = fo.fit(model, opt, Xtr, ytr, epochs=epochs, batch_size=32, seed=seed, progress=False)
-            rows.append({"optimizer": name, "state_bits": bits, "train_loss": hist.train_loss[-1],
+            rows.append({"optimizer": name, "mode": mode, "train_loss": hist.train_loss[-1],
                          "test_accuracy": model.score(Xte, yte), "state_bytes": opt.state_bytes()})
     return rows
 
@@ -83,9 +95,9 @@ def main() -> int:
               + f"  8bit vs torch fused {r['speedup_8bit_vs_torch_fused']:.2f}x,"
               f" vs fp32 {r['speedup_8bit_vs_fp32']:.2f}x; state {share:.1%} of fp32", flush=True)
     rows = quality(args.epochs, seed=0)
-    print(f"{'optimizer':14s}{'state':>7s}{'train loss':>12s}{'test acc':>10s}{'state bytes':>13s}")
+    print(f"{'optimizer':14s}{'mode':>17s}{'train loss':>12s}{'test acc':>10s}{'state bytes':>13s}")
     for r in rows:
-        print(f"{r['optimizer']:14s}{r['state_bits']:>5d}b {r['train_loss']:12.4f}{r['test_accuracy']:10.3f}"
+        print(f"{r['optimizer']:14s}{r['mode']:>17s}{r['train_loss']:12.4f}{r['test_accuracy']:10.3f}"
               f"{r['state_bytes']:13d}")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:

@@ -120,3 +120,18 @@ def test_bad_mixed_input():
     ro.flags.writeable = False
     with pytest.raises(ValueError, match=r"outputs\[0\] is read-only"):
         fo.SGD([ro], lr=0.1)
+
+
+@pytest.mark.parametrize("dtype", LOW, ids=ids)
+def test_model_in_16_bit_trains_like_float32(dtype):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((200, 4)).astype(np.float32)
+    y = (X[:, 0] - X[:, 1] > 0).astype(np.int64)
+    results = []
+    for dt in (np.float32, dtype):
+        model = fo.models.MLP(4, [8], 2, seed=0, dtype=dt)
+        assert model.params.dtype == dt
+        hist = fo.fit(model, fo.Adam(model.params, lr=0.01), X, y, epochs=10, batch_size=20, progress=False)
+        results.append((hist.train_loss[-1], model.score(X, y)))
+    assert results[1][1] >= results[0][1] - 0.02
+    assert abs(results[1][0] - results[0][0]) < 0.05 * results[0][0] + 0.01

@@ -45,7 +45,8 @@ class FlatParams:
 
     Args:
         arrays: ``{name: array}`` or ``[array, ...]``; values are copied in.
-        dtype: float32 or float64; by default the arrays' common float dtype.
+        dtype: float32 or float64 (or float16/bfloat16, stepped through float32 master
+            weights); by default the arrays' common float dtype.
     """
 
     def __init__(self, arrays: Mapping[str, ArrayLike] | Sequence[ArrayLike],
@@ -61,8 +62,8 @@ class FlatParams:
         if not values:
             raise ValueError("arrays: nothing to pack")
         dt = np.dtype(dtype) if dtype is not None else np.result_type(*values)
-        if dt not in (np.float32, np.float64):
-            raise TypeError(f"dtype: FlatParams holds float32 or float64, got {dt} "
+        if dt not in (np.float32, np.float64, np.float16) and dt.name != "bfloat16":
+            raise TypeError(f"dtype: FlatParams holds float32, float64, float16 or bfloat16, got {dt} "
                             "(pass dtype=np.float32 to convert)")
         self.names = names
         self.shapes = [tuple(v.shape) for v in values]

@@ -81,9 +81,10 @@ PYBIND11_MODULE(_core, m) {
   py::class_<StepPlan>(m, "StepPlan",
                        "One parameter group's params and state bound to an update rule; "
                        "validated once, stepped many times.")
-      .def(py::init<const std::string&, py::list, py::dict, bool, bool, bool, py::object>(), py::arg("rule"),
-           py::arg("params"), py::arg("state"), py::arg("maximize") = false, py::arg("nesterov") = false,
-           py::arg("decoupled") = false, py::arg("outputs") = py::none())
+      .def(py::init<const std::string&, py::list, py::dict, bool, bool, bool, py::object, bool, std::uint32_t>(),
+           py::arg("rule"), py::arg("params"), py::arg("state"), py::arg("maximize") = false,
+           py::arg("nesterov") = false, py::arg("decoupled") = false, py::arg("outputs") = py::none(),
+           py::arg("stochastic_rounding") = false, py::arg("seed") = 0)
       .def("step", &StepPlan::step, py::arg("grads"), py::arg("hyper"), py::arg("step"),
            py::arg("grad_scale") = 1.0, py::arg("max_grad_norm") = py::none(), py::arg("check_finite") = false,
            "Update params and state in place. Returns (grad_norm or None, found_inf).")

@@ -59,6 +59,10 @@ const Block8Fn* block8_kernels();
 #define FASTOPTIM_STR(x) FASTOPTIM_STR2(x)
 
 const IsaTable& table() {
+#define FASTOPTIM_BF16_STATE(rule)                                                           \
+  {{rule<float, float, void, BF16>, rule<float, float, void, BF16SR>},                       \
+   {rule<float, F16, F16, BF16>, rule<float, F16, F16, BF16SR>},                             \
+   {rule<float, BF16, BF16, BF16>, rule<float, BF16, BF16, BF16SR>}}
   static const IsaTable t = {
       FASTOPTIM_STR(FASTOPTIM_ISA_NS),
       {{sgd<float>, sgd<double>},
@@ -69,6 +73,8 @@ const IsaTable& table() {
        {adagrad<float, F16, F16>, adagrad<float, BF16, BF16>},
        {rmsprop<float, F16, F16>, rmsprop<float, BF16, BF16>},
        {adam<float, F16, F16>, adam<float, BF16, BF16>}},
+      {FASTOPTIM_BF16_STATE(sgd), FASTOPTIM_BF16_STATE(adagrad), FASTOPTIM_BF16_STATE(rmsprop),
+       FASTOPTIM_BF16_STATE(adam)},
       {narrow_all<F16>, narrow_all<BF16>},
       {widen_all<F16>, widen_all<BF16>},
       {grad_stats_low<F16>, grad_stats_low<BF16>},
@@ -83,6 +89,7 @@ const IsaTable& table() {
   }();
   return full;
 }
+#undef FASTOPTIM_BF16_STATE
 
 }  // namespace FASTOPTIM_ISA_NS
 }  // namespace fastoptim

@@ -16,7 +16,11 @@ enum LowDtype : int { kF16 = 0, kBF16 = 1, kNumLowDtypes };
 constexpr int kMaxStreams = 6;
 constexpr int kOutStream = 5;
 
-using KernelFn = void (*)(const void* scalars, void* const* streams, std::size_t n);
+// first: index of the first element among all elements of the step (drives stochastic rounding
+// of bfloat16 state so that it does not depend on how elements are shared out to threads);
+// key: that rounding's per-step random key.
+using KernelFn = void (*)(const void* scalars, void* const* streams, std::size_t n, std::size_t first,
+                          std::uint32_t key);
 using GradStatsFn = void (*)(const void* grad, std::size_t n, double* lanes, double* bad);
 using ProbeFn = void (*)(float* const* rw, int n_rw, const float* g, std::size_t n);
 
@@ -35,6 +39,9 @@ struct IsaTable {
   const char* name;
   KernelFn kernel[kNumRules][kNumDtypes];
   KernelFn mixed[kNumRules][kNumLowDtypes];  // float32 master and state, 16-bit grads and params
+  // bfloat16 state with float32 params (index 0) or with 16-bit params and float32 masters
+  // (1 + LowDtype); rounding to nearest even (0) or stochastic (1).
+  KernelFn bf16_state[kNumRules][1 + kNumLowDtypes][2];
   void (*narrow[kNumLowDtypes])(const float* in, std::uint16_t* out, std::size_t n);
   void (*widen[kNumLowDtypes])(const std::uint16_t* in, float* out, std::size_t n);
   GradStatsFn grad_stats_low[kNumLowDtypes];

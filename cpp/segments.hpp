@@ -17,7 +17,8 @@ struct Segments {
 
   std::size_t total() const { return offsets.back(); }
 
-  // fn(streams, count) for each piece of [lo, hi), streams already offset to the piece.
+  // fn(streams, count, first) for each piece of [lo, hi), streams already offset to the piece,
+  // first the piece's index in [0, total).
   template <class F>
   void for_each_piece(std::size_t lo, std::size_t hi, int stream_begin, int stream_end, F&& fn) const {
     std::size_t t = std::size_t(std::upper_bound(offsets.begin(), offsets.end(), lo) - offsets.begin()) - 1;
@@ -28,7 +29,7 @@ struct Segments {
         const std::size_t skip = lo - offsets[t];
         for (int k = stream_begin; k < stream_end; ++k)
           shifted[k] = ptrs[t][k] ? static_cast<char*>(ptrs[t][k]) + skip * elem_size[k] : nullptr;
-        fn(static_cast<void* const*>(shifted), end - lo);
+        fn(static_cast<void* const*>(shifted), end - lo, lo);
       }
       lo = end;
       ++t;

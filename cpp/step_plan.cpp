@@ -8,6 +8,7 @@
 
 namespace fastoptim {
 namespace {
+#include "kernels/hash32.hpp"
 
 // Elements per block of the gradient-norm pass: partial sums are formed per fixed block and
 // added in block order, so the norm does not depend on how blocks are shared out to threads.
@@ -85,16 +86,33 @@ std::array<py::list, kMaxState> StepPlan::state_streams(py::dict state, const ch
 }
 
 StepPlan::StepPlan(const std::string& rule, py::list params, py::dict state, bool maximize,
-                   bool nesterov, bool decoupled, py::object outputs)
+                   bool nesterov, bool decoupled, py::object outputs, bool stochastic_rounding,
+                   std::uint32_t seed)
     : StepPlan(rule, params, maximize, nesterov, decoupled, BindParamsOnly{}) {
   // State streams by torch's names; unknown names are an error, absent optional ones fine.
   const RuleSpec& spec = rule_spec(rule_);
   const auto streams = state_streams(state, "state");
+  // bfloat16 state (with float32 params or masters) is told by the dtype of the state arrays.
+  for (int k = 0; k < spec.n_state; ++k) {
+    if (!flags_.state_present[k] || py::len(streams[k]) == 0) continue;
+    py::handle first_array = streams[k][0];
+    if (py::isinstance<py::array>(first_array) &&
+        py::reinterpret_borrow<py::array>(first_array).itemsize() == 2) {
+      if (low_dtype(first_array, Label{"state", spec.state[k], 0}) != kBF16 || dtype_ != kF32)
+        throw py::type_error("state: 16-bit state is bfloat16, with float32 params or master weights");
+      bf16_state_ = true;
+    }
+    break;
+  }
+  stochastic_ = stochastic_rounding;
+  seed_ = seed;
+  for (int k = 2; k < kOutStream; ++k) seg_.elem_size[k] = bf16_state_ ? 2 : dtype_size(dtype_);
   for (std::size_t i = 0; i < num_tensors(); ++i) {
     for (int k = 0; k < spec.n_state; ++k) {
       if (!flags_.state_present[k]) continue;
       const Label sl{"state", spec.state[k], i};
-      const ArrayRef st = check_array(streams[k][i], sl, dtype_, true, params_[i]);
+      const ArrayRef st = bf16_state_ ? check_low_array(streams[k][i], sl, kBF16, true, params_[i])
+                                      : check_array(streams[k][i], sl, dtype_, true, params_[i]);
       written_.add(st, sl);
       seg_.ptrs[i][2 + k] = st.data;
     }
@@ -150,7 +168,7 @@ GradStats StepPlan::grad_stats() const {
     for (std::size_t b = lo / kStatBlock; b * kStatBlock < hi; ++b) {
       double lanes[16] = {};
       const std::size_t end = std::min((b + 1) * kStatBlock, total);
-      seg_.for_each_piece(b * kStatBlock, end, 1, 2, [&](void* const* s, std::size_t cnt) {
+      seg_.for_each_piece(b * kStatBlock, end, 1, 2, [&](void* const* s, std::size_t cnt, std::size_t) {
         stats(s[1], cnt, lanes, &bad[b]);
       });
       partial[b] = pairwise_lane_sum(lanes);
@@ -215,11 +233,17 @@ void StepPlan::apply(double gmul) {
   require_loaded();
   loaded_ = false;
   const AnyScalars scalars = make_scalars(rule_, hyper_, flags_, step_, gmul);
-  const KernelFn kernel = low_ >= 0 ? active_isa().mixed[rule_][low_] : active_isa().kernel[rule_][dtype_];
+  const IsaTable& isa = active_isa();
+  const KernelFn kernel = bf16_state_ ? isa.bf16_state[rule_][low_ + 1][stochastic_ ? 1 : 0]
+                          : low_ >= 0 ? isa.mixed[rule_][low_]
+                                      : isa.kernel[rule_][dtype_];
   const int nstreams = low_ >= 0 ? kMaxStreams : 2 + rule_spec(rule_).n_state;
+  const std::uint32_t key = mix32(seed_ ^ mix32(std::uint32_t(step_) * 0x9e3779b1U));
   py::gil_scoped_release nogil;
   parallel_ranges(seg_.total(), 64 / seg_.elem_size[0], [&](std::size_t lo, std::size_t hi) {
-    seg_.for_each_piece(lo, hi, 0, nstreams, [&](void* const* s, std::size_t cnt) { kernel(&scalars, s, cnt); });
+    seg_.for_each_piece(lo, hi, 0, nstreams, [&](void* const* s, std::size_t cnt, std::size_t first) {
+      kernel(&scalars, s, cnt, first, key);
+    });
   });
 }
 

@@ -28,8 +28,11 @@ class StepPlan {
  public:
   // outputs (optional): mixed precision; params are then float32 master weights and outputs
   // the float16/bfloat16 params written from them each step; grads are in that format too.
+  // State arrays of bfloat16 select bfloat16 state (float32 params or masters), rounded to
+  // nearest even or, with stochastic_rounding, stochastically from a hash of (seed, step).
   StepPlan(const std::string& rule, py::list params, py::dict state, bool maximize, bool nesterov,
-           bool decoupled, py::object outputs = py::none());
+           bool decoupled, py::object outputs = py::none(), bool stochastic_rounding = false,
+           std::uint32_t seed = 0);
   virtual ~StepPlan() = default;
 
   // All in one: load, optional gradient pass, apply. Returns (grad_norm or None, found_inf);
@@ -74,6 +77,9 @@ class StepPlan {
   RuleFlags flags_;
   Dtype dtype_ = kF32;
   int low_ = -1;  // LowDtype of grads and outputs in mixed precision, else -1
+  bool bf16_state_ = false;
+  bool stochastic_ = false;
+  std::uint32_t seed_ = 0;
   Segments seg_;
   WrittenRanges written_;
   py::list params_;  // keeps params alive and gives grads their expected shapes

@@ -171,7 +171,9 @@ def test_state_dict_and_pickle_round_trip():
 @pytest.mark.parametrize("make,match", [
     (lambda p: fo.Adam(p, state_bits=8, amsgrad=True), "amsgrad"),
     (lambda p: fo.RMSprop(p, state_bits=8, centered=True), "centered"),
-    (lambda p: fo.Adam(p, state_bits=16), "state_bits"),
+    (lambda p: fo.Adam(p, state_bits=12), "state_bits"),
+    (lambda p: fo.Adagrad(p, state_bits=8), "8-bit state is not available for Adagrad"),
+    (lambda p: fo.Adam(p, state_bits=16, stochastic_rounding="yes"), "stochastic_rounding"),
     (lambda p: fo.SGD(p, momentum=0.9, state_bits=8, min_8bit_size=-1), "min_8bit_size"),
     (lambda p: fo.Adam(p, state_bits=8, seed=-3), "seed"),
 ])

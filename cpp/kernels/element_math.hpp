@@ -30,9 +30,11 @@ inline float from_bits(std::uint32_t u) {
 // written as integer/float operations that vectorize on every ISA and give the same bits.
 struct F16 {};
 struct BF16 {};
+struct BF16SR {};  // bfloat16 state rounded stochastically
 template <class G> struct Storage { using type = G; };
 template <> struct Storage<F16> { using type = std::uint16_t; };
 template <> struct Storage<BF16> { using type = std::uint16_t; };
+template <> struct Storage<BF16SR> { using type = std::uint16_t; };
 template <class G> using storage_t = typename Storage<G>::type;
 
 inline float widen(F16, std::uint16_t h) {
@@ -69,11 +71,31 @@ inline std::uint16_t narrow(BF16, float x) {
   return std::uint16_t((bits & 0x7fffffffU) > 0x7f800000U ? nan : rounded);
 }
 
+// bfloat16 rounded stochastically: the 16 dropped bits decide with probability equal to their
+// value (unbiased); noise supplies 16 random bits. NaN stays a quiet NaN.
+inline std::uint16_t narrow_stochastic(float x, std::uint32_t noise) {
+  const std::uint32_t bits = as_bits(x);
+  const std::uint32_t rounded = (bits + (noise & 0xffffU)) >> 16;
+  const std::uint32_t nan = (bits >> 16) | 0x40U;
+  return std::uint16_t((bits & 0x7fffffffU) > 0x7f800000U ? nan : rounded);
+}
+
 template <class G>
 inline auto load(const storage_t<G>* p, std::size_t i) {
   if constexpr (std::is_same_v<G, F16> || std::is_same_v<G, BF16>) return widen(G{}, p[i]);
+  else if constexpr (std::is_same_v<G, BF16SR>) return widen(BF16{}, p[i]);
   else return p[i];
 }
+
+// A state value stored as S: itself, or bfloat16 rounded to nearest even or stochastically
+// (noise: a Weyl sequence over the step's global element index, salted per stream).
+template <class S, class T>
+inline storage_t<S> store(T x, std::uint32_t noise) {
+  if constexpr (std::is_same_v<S, BF16>) return narrow(BF16{}, float(x));
+  else if constexpr (std::is_same_v<S, BF16SR>) return narrow_stochastic(float(x), noise);
+  else return x;
+}
+inline std::uint32_t weyl(std::uint32_t key, std::size_t index) { return key + std::uint32_t(index) * 0x9e3779b9U; }
 
 // torch.lerp(a, b, w): a + w·(b − a) for |w| < 0.5, else b − (b − a)·(1 − w).
 template <class T>

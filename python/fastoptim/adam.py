@@ -28,10 +28,12 @@ class Adam(Optimizer):
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
-                 maximize: bool = False, state_bits: int = 32, min_8bit_size: int = 4096, seed: int = 0) -> None:
+                 maximize: bool = False, state_bits: int = 32, min_8bit_size: int = 4096,
+                 stochastic_rounding: bool = False, seed: int = 0) -> None:
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize, state_bits=state_bits,
-                                      min_8bit_size=min_8bit_size, seed=seed))
+                                      min_8bit_size=min_8bit_size, stochastic_rounding=stochastic_rounding,
+                                      seed=seed))
 
     def _check_extra(self, group: Mapping[str, Any]) -> None:
         check_state_bits(group, not group["amsgrad"], "with amsgrad=True")
@@ -46,7 +48,8 @@ class Adam(Optimizer):
         return (bool(group["maximize"]), False, self._decoupled)
 
     def _structure_key(self, group: Mapping[str, Any]) -> tuple:
-        return (group["maximize"], group["amsgrad"], group["state_bits"], group["min_8bit_size"])
+        return (group["maximize"], group["amsgrad"], group["state_bits"], group["min_8bit_size"],
+                group["stochastic_rounding"], group["seed"])
 
     def _state_fill(self, group: Mapping[str, Any]) -> dict[str, float]:
         fill = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
@@ -63,7 +66,8 @@ class AdamW(Adam):
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
-                 maximize: bool = False, state_bits: int = 32, min_8bit_size: int = 4096, seed: int = 0) -> None:
+                 maximize: bool = False, state_bits: int = 32, min_8bit_size: int = 4096,
+                 stochastic_rounding: bool = False, seed: int = 0) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad, maximize=maximize, state_bits=state_bits,
-                         min_8bit_size=min_8bit_size, seed=seed)
+                         min_8bit_size=min_8bit_size, stochastic_rounding=stochastic_rounding, seed=seed)

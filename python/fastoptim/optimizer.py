@@ -18,7 +18,7 @@ from . import _core
 from .flat_params import aligned_full_like
 from .mixed_precision import check_group_dtypes, master_copy
 from .param_structure import GroupLayout, group_layout, is_group_list
-from .quantized_state import Quantized8, quantized_state
+from .quantized_state import Quantized8, bf16_full_like, quantized_state
 
 
 class StepResult(NamedTuple):
@@ -149,13 +149,20 @@ class Optimizer:
         arrays = gs.stepped
         eight = [bool(fill) and gs.masters is None and quantized_state(group, a) for a in arrays]
         buffers = {}
+        half = group.get("state_bits", 32) == 16
+
+        def fits(b: Any, a: np.ndarray, e: bool) -> bool:  # an existing buffer of the wanted kind
+            if e or isinstance(b, Quantized8):
+                return e and isinstance(b, Quantized8)
+            return b.dtype.itemsize == (2 if half else a.dtype.itemsize)
+
         for name, value in fill.items():
             old = gs.buffers.get(name)
-            if old is not None and all(isinstance(b, Quantized8) == e for b, e in zip(old, eight)):
+            if old is not None and all(fits(b, a, e) for b, a, e in zip(old, arrays, eight)):
                 buffers[name] = old
             else:
-                buffers[name] = [Quantized8.zeros(p.size) if e else aligned_full_like(p, value)
-                                 for p, e in zip(arrays, eight)]
+                buffers[name] = [Quantized8.zeros(p.size) if e else bf16_full_like(p, value) if half
+                                 else aligned_full_like(p, value) for p, e in zip(arrays, eight)]
                 gs.initialized.discard(name)
         small = [i for i, e in enumerate(eight) if not e]
         large = [i for i, e in enumerate(eight) if e]
@@ -165,7 +172,8 @@ class Optimizer:
             outputs = None if gs.masters is None else [gs.layout.arrays[i] for i in small]
             plans.append((_core.StepPlan(self.rule, [arrays[i] for i in small],
                                          {n: [b[i] for i in small] for n, b in buffers.items()}, *flags,
-                                         outputs=outputs), sub))
+                                         outputs=outputs, stochastic_rounding=bool(group.get("stochastic_rounding")),
+                                         seed=int(group.get("seed", 0))), sub))
         if large:
             codes = {n: [b[i].codes for i in large] for n, b in buffers.items()}
             scales = {n: [b[i].scales for i in large] for n, b in buffers.items()}

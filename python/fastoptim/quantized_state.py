@@ -1,4 +1,11 @@
-"""8-bit block-wise optimizer state (``state_bits=8``).
+"""Compact optimizer state: 8-bit block-wise (``state_bits=8``) and bfloat16 (``state_bits=16``).
+
+bfloat16 state keeps every state buffer (moments, momentum, sums) of float32 params (or
+float32 masters of 16-bit params) in bfloat16, half the memory, rounded to nearest even or,
+with ``stochastic_rounding=True``, stochastically from a seeded hash of (seed, step, element):
+the same bits for any thread count and ISA. It needs ml_dtypes (extra ``bf16``).
+
+8-bit block-wise state:
 
 Each state buffer of a large float32 parameter is kept as one uint8 code per element and one
 float32 scale per block of 256 elements: a 2·(1 + 4/256)/8 = 25.4 % of the float32 state's
@@ -53,18 +60,41 @@ class Quantized8:
 
 
 def check_state_bits(group: Mapping[str, Any], supported: bool, why: str = "") -> None:
-    """Validate a group's state_bits / min_8bit_size / seed options."""
+    """Validate a group's state_bits / min_8bit_size / stochastic_rounding / seed options."""
     bits = group["state_bits"]
-    if bits not in (8, 32) or isinstance(bits, bool):
-        raise ValueError(f"invalid state_bits: {bits!r} (must be 32 or 8)")
+    if bits not in (8, 16, 32) or isinstance(bits, bool):
+        raise ValueError(f"invalid state_bits: {bits!r} (must be 32, 16 (bfloat16) or 8)")
     if bits == 8 and not supported:
         raise ValueError(f"invalid state_bits: 8-bit state is not available {why}")
-    size = group["min_8bit_size"]
+    if bits == 16 and bfloat16_dtype() is None:
+        raise ValueError("invalid state_bits: bfloat16 state needs ml_dtypes (pip install 'fastoptim[bf16]')")
+    if not isinstance(group["stochastic_rounding"], (bool, np.bool_)):
+        raise ValueError(f"invalid stochastic_rounding: {group['stochastic_rounding']!r} (must be a bool)")
+    size = group.get("min_8bit_size", 0)
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
         raise ValueError(f"invalid min_8bit_size: {size!r} (must be an int >= 0)")
     seed = group["seed"]
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ValueError(f"invalid seed: {seed!r} (must be an int in [0, 2**32))")
+
+
+def bfloat16_dtype() -> np.dtype | None:
+    """ml_dtypes' bfloat16, or None when ml_dtypes is not installed."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        return None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def bf16_full_like(a: np.ndarray, value: float) -> np.ndarray:
+    """A 64-byte-aligned bfloat16 array shaped like ``a``, filled with ``value``."""
+    dtype = bfloat16_dtype()
+    assert dtype is not None
+    out = aligned_zeros(a.size, dtype).reshape(a.shape)
+    if value:
+        out.fill(value)
+    return out
 
 
 def quantized_state(group: Mapping[str, Any], param: np.ndarray) -> bool:

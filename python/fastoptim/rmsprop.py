@@ -30,10 +30,12 @@ class RMSprop(Optimizer):
 
     def __init__(self, params: Any, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
-                 maximize: bool = False, state_bits: int = 32, min_8bit_size: int = 4096, seed: int = 0) -> None:
+                 maximize: bool = False, state_bits: int = 32, min_8bit_size: int = 4096,
+                 stochastic_rounding: bool = False, seed: int = 0) -> None:
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize,
-                                      state_bits=state_bits, min_8bit_size=min_8bit_size, seed=seed))
+                                      state_bits=state_bits, min_8bit_size=min_8bit_size,
+                                      stochastic_rounding=stochastic_rounding, seed=seed))
 
     def _check_extra(self, group: Mapping[str, Any]) -> None:
         check_state_bits(group, not group["centered"], "with centered=True")
@@ -43,7 +45,7 @@ class RMSprop(Optimizer):
 
     def _structure_key(self, group: Mapping[str, Any]) -> tuple:
         return (group["maximize"], group["centered"], group["momentum"] != 0, group["state_bits"],
-                group["min_8bit_size"])
+                group["min_8bit_size"], group["stochastic_rounding"], group["seed"])
 
     def _state_fill(self, group: Mapping[str, Any]) -> dict[str, float]:
         fill = {"square_avg": 0.0}

@@ -27,10 +27,12 @@ class SGD(Optimizer):
 
     def __init__(self, params: Any, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
-                 state_bits: int = 32, min_8bit_size: int = 4096, seed: int = 0) -> None:
+                 state_bits: int = 32, min_8bit_size: int = 4096, stochastic_rounding: bool = False,
+                 seed: int = 0) -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
-                                      state_bits=state_bits, min_8bit_size=min_8bit_size, seed=seed))
+                                      state_bits=state_bits, min_8bit_size=min_8bit_size,
+                                      stochastic_rounding=stochastic_rounding, seed=seed))
 
     def _check_extra(self, group: Mapping[str, Any]) -> None:
         check_state_bits(group, True)
@@ -43,7 +45,7 @@ class SGD(Optimizer):
 
     def _structure_key(self, group: Mapping[str, Any]) -> tuple:
         return (group["maximize"], group["nesterov"], group["momentum"] != 0, group["state_bits"],
-                group["min_8bit_size"])
+                group["min_8bit_size"], group["stochastic_rounding"], group["seed"])
 
     def _state_fill(self, group: Mapping[str, Any]) -> dict[str, float]:
         return {"momentum_buffer": 0.0} if group["momentum"] != 0 else {}

@@ -59,20 +59,20 @@ const Block8Fn* block8_kernels();
 #define FASTOPTIM_STR(x) FASTOPTIM_STR2(x)
 
 const IsaTable& table() {
-#define FASTOPTIM_BF16_STATE(rule)                                                           \
-  {{rule<float, float, void, BF16>, rule<float, float, void, BF16SR>},                       \
-   {rule<float, F16, F16, BF16>, rule<float, F16, F16, BF16SR>},                             \
-   {rule<float, BF16, BF16, BF16>, rule<float, BF16, BF16, BF16SR>}}
+#define FASTOPTIM_MIXED(rule)                                                  \
+  {{rule<float, F16, F16>, rule<float, F16, F16>},                             \
+   {rule<float, BF16, BF16>, rule<float, BF16, BF16SR>}}
+#define FASTOPTIM_BF16_STATE(rule)                                             \
+  {{rule<float, float, void, BF16>, rule<float, float, void, BF16SR>},         \
+   {rule<float, F16, F16, BF16>, rule<float, F16, F16, BF16SR>},               \
+   {rule<float, BF16, BF16, BF16>, rule<float, BF16, BF16SR, BF16SR>}}
   static const IsaTable t = {
       FASTOPTIM_STR(FASTOPTIM_ISA_NS),
       {{sgd<float>, sgd<double>},
        {adagrad<float>, adagrad<double>},
        {rmsprop<float>, rmsprop<double>},
        {adam<float>, adam<double>}},
-      {{sgd<float, F16, F16>, sgd<float, BF16, BF16>},
-       {adagrad<float, F16, F16>, adagrad<float, BF16, BF16>},
-       {rmsprop<float, F16, F16>, rmsprop<float, BF16, BF16>},
-       {adam<float, F16, F16>, adam<float, BF16, BF16>}},
+      {FASTOPTIM_MIXED(sgd), FASTOPTIM_MIXED(adagrad), FASTOPTIM_MIXED(rmsprop), FASTOPTIM_MIXED(adam)},
       {FASTOPTIM_BF16_STATE(sgd), FASTOPTIM_BF16_STATE(adagrad), FASTOPTIM_BF16_STATE(rmsprop),
        FASTOPTIM_BF16_STATE(adam)},
       {narrow_all<F16>, narrow_all<BF16>},
@@ -89,6 +89,7 @@ const IsaTable& table() {
   }();
   return full;
 }
+#undef FASTOPTIM_MIXED
 #undef FASTOPTIM_BF16_STATE
 
 }  // namespace FASTOPTIM_ISA_NS

@@ -38,9 +38,11 @@ constexpr std::size_t kBlock8Size = 256;
 struct IsaTable {
   const char* name;
   KernelFn kernel[kNumRules][kNumDtypes];
-  KernelFn mixed[kNumRules][kNumLowDtypes];  // float32 master and state, 16-bit grads and params
+  // float32 master and state, 16-bit grads and params; params written rounded to nearest even
+  // (0) or, for bfloat16, stochastically (1; float16 params are always rounded to nearest even).
+  KernelFn mixed[kNumRules][kNumLowDtypes][2];
   // bfloat16 state with float32 params (index 0) or with 16-bit params and float32 masters
-  // (1 + LowDtype); rounding to nearest even (0) or stochastic (1).
+  // (1 + LowDtype); rounding of state (and bfloat16 params) to nearest even (0) or stochastic (1).
   KernelFn bf16_state[kNumRules][1 + kNumLowDtypes][2];
   void (*narrow[kNumLowDtypes])(const float* in, std::uint16_t* out, std::size_t n);
   void (*widen[kNumLowDtypes])(const std::uint16_t* in, float* out, std::size_t n);

@@ -235,7 +235,7 @@ void StepPlan::apply(double gmul) {
   const AnyScalars scalars = make_scalars(rule_, hyper_, flags_, step_, gmul);
   const IsaTable& isa = active_isa();
   const KernelFn kernel = bf16_state_ ? isa.bf16_state[rule_][low_ + 1][stochastic_ ? 1 : 0]
-                          : low_ >= 0 ? isa.mixed[rule_][low_]
+                          : low_ >= 0 ? isa.mixed[rule_][low_][stochastic_ ? 1 : 0]
                                       : isa.kernel[rule_][dtype_];
   const int nstreams = low_ >= 0 ? kMaxStreams : 2 + rule_spec(rule_).n_state;
   const std::uint32_t key = mix32(seed_ ^ mix32(std::uint32_t(step_) * 0x9e3779b1U));

@@ -135,3 +135,19 @@ def test_model_in_16_bit_trains_like_float32(dtype):
         results.append((hist.train_loss[-1], model.score(X, y)))
     assert results[1][1] >= results[0][1] - 0.02
     assert abs(results[1][0] - results[0][0]) < 0.05 * results[0][0] + 0.01
+
+
+def test_bfloat16_params_rounded_stochastically():
+    ml = pytest.importorskip("ml_dtypes", reason="bfloat16 needs ml_dtypes (extra 'bf16')")
+    n = 20000
+    p = np.ones(n, ml.bfloat16)
+    opt = fo.SGD([p], lr=1.0, stochastic_rounding=True, seed=5)
+    opt.step([np.full(n, -(2.0**-9), ml.bfloat16)])  # master 1 + 2^-9: a quarter of a bfloat16 step up
+    master = opt.state[0]["master_param"]
+    assert np.all(master == np.float32(1 + 2.0**-9))
+    values = p.astype(np.float64)
+    assert set(np.unique(values)) == {1.0, 1.0 + 2.0**-7}
+    assert abs(values.mean() - (1 + 2.0**-9)) < 2e-5  # nearest even would give exactly 1.0
+    q = np.ones(n, ml.bfloat16)
+    fo.SGD([q], lr=1.0, stochastic_rounding=True, seed=5).step([np.full(n, -(2.0**-9), ml.bfloat16)])
+    assert q.tobytes() == p.tobytes()  # seeded

@@ -24,6 +24,6 @@ void adagrad(const void* scalars, void* const* st, std::size_t n, std::size_t fi
     sum[i] = store<S>(si, weyl(key, first + i));
     const T pn = p[i] + (neg_clr * d) / (root(si) + eps);
     p[i] = pn;
-    if constexpr (!std::is_void_v<O>) out[i] = narrow(O{}, pn);
+    if constexpr (!std::is_void_v<O>) out[i] = store<O>(pn, weyl(key ^ 0x27d4eb2fU, first + i));
   }
 }

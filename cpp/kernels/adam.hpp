@@ -44,7 +44,7 @@ void adam_loop(const AdamScalars& s, T* __restrict p, const storage_t<G>* __rest
     const T denom = root(vi) + eps;
     const T pn = pi + (neg_step * mi) / denom;
     p[i] = pn;
-    if constexpr (!std::is_void_v<O>) out[i] = narrow(O{}, pn);
+    if constexpr (!std::is_void_v<O>) out[i] = store<O>(pn, weyl(key ^ 0x27d4eb2fU, first + i));
   }
 }
 

@@ -87,11 +87,13 @@ inline auto load(const storage_t<G>* p, std::size_t i) {
   else return p[i];
 }
 
-// A state value stored as S: itself, or bfloat16 rounded to nearest even or stochastically
-// (noise: a Weyl sequence over the step's global element index, salted per stream).
+// A value stored as S: itself, float16 (nearest even), or bfloat16 rounded to nearest even or
+// stochastically (noise: a Weyl sequence over the step's global element index, salted per
+// stream). Used for the state and for the 16-bit params written from float32 masters.
 template <class S, class T>
 inline storage_t<S> store(T x, std::uint32_t noise) {
-  if constexpr (std::is_same_v<S, BF16>) return narrow(BF16{}, float(x));
+  if constexpr (std::is_same_v<S, F16>) return narrow(F16{}, float(x));
+  else if constexpr (std::is_same_v<S, BF16>) return narrow(BF16{}, float(x));
   else if constexpr (std::is_same_v<S, BF16SR>) return narrow_stochastic(float(x), noise);
   else return x;
 }

@@ -43,7 +43,7 @@ void rmsprop_loop(const RmspropScalars& s, T* __restrict p, const storage_t<G>* 
       pn = p[i] + (neg_lr * d) / avg;
     }
     p[i] = pn;
-    if constexpr (!std::is_void_v<O>) out[i] = narrow(O{}, pn);
+    if constexpr (!std::is_void_v<O>) out[i] = store<O>(pn, weyl(key ^ 0x27d4eb2fU, first + i));
   }
 }
 

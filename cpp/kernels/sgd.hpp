@@ -27,7 +27,7 @@ void sgd_loop(const SgdScalars& s, T* __restrict p, const storage_t<G>* __restri
     }
     const T pn = p[i] + neg_lr * d;
     p[i] = pn;
-    if constexpr (!std::is_void_v<O>) out[i] = narrow(O{}, pn);
+    if constexpr (!std::is_void_v<O>) out[i] = store<O>(pn, weyl(key ^ 0x27d4eb2fU, first + i));
   }
 }
 

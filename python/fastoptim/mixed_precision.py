@@ -4,7 +4,9 @@ A parameter group whose arrays are ``numpy.float16`` or bfloat16 (``ml_dtypes.bf
 the optional extra ``bf16``) is stepped through float32 master copies that the optimizer
 keeps (and checkpoints as ``"master_param"``); state is float32. Gradients come in the
 params' format. One kernel pass reads the 16-bit gradient, updates the master and the state
-and writes the master rounded to nearest-even back into the user's 16-bit array.
+and writes the master rounded to nearest-even back into the user's 16-bit array, or, for
+bfloat16 params with the optimizer's ``stochastic_rounding=True``, rounded stochastically from
+a seeded hash of (seed, step, element) (float16 params are always rounded to nearest even).
 """
 
 from __future__ import annotations

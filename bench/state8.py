@@ -1,9 +1,10 @@
 """8-bit block-wise optimizer state: speed, bytes and memory on 10M elements, and training
 quality of the demo's MLP, each against float32 state, in one run.
 
-1. 10M params: fastoptim Adam with float32 state, with state_bits=8, and with float16 params
-   (float32 masters and state), and torch.optim.Adam(fused=True), interleaved, at 1 and all
-   threads; minimum bytes moved per element (28, 16.03, 28) and state memory.
+1. 10M params: fastoptim Adam with float32 state, with state_bits=8, with float16 params
+   (float32 masters and state), with bfloat16 state (stochastic rounding), and
+   torch.optim.Adam(fused=True), interleaved, at 1 and all threads; minimum bytes moved per
+   element (28, 16.03, 28, 20) and state memory.
 2. The demo's digits MLP (64-64-10) trained 20 epochs, batch 32, same seed, with Adam, AdamW,
    SGD+momentum and RMSprop: float32, 8-bit state (min_8bit_size=0: every tensor 8-bit), and
    float16 / bfloat16 params with float32 master weights: final training loss, test accuracy,
@@ -27,6 +28,7 @@ from fastoptim.benchmark.rules import RULES_BY_LABEL
 from fastoptim.benchmark.timing import measure_interleaved
 from fastoptim.data import train_test_split
 from fastoptim.demo import load_dataset, standardize
+from fastoptim.quantized_state import bfloat16_dtype
 
 
 def speed(n: int, threads: int, budget: float) -> dict:
@@ -39,13 +41,16 @@ def speed(n: int, threads: int, budget: float) -> dict:
     half_grads = [grads[0].astype(np.float16)]
     contenders = {"fastoptim_fp32": lambda: fp32.step(grads), "fastoptim_8bit": lambda: q8.step(grads),
                   "fastoptim_f16_params": lambda: half.step(half_grads)}
+    if bfloat16_dtype() is not None:
+        b16 = fo.Adam([params[0].copy()], lr=1e-3, state_bits=16, stochastic_rounding=True)
+        contenders["fastoptim_bf16_state"] = lambda: b16.step(grads)
     if torch_available():
         contenders["torch_fused_fp32"] = torch_step(RULES_BY_LABEL["adam"], params, grads, "fused")
     timed = measure_interleaved(contenders, budget_s=budget)
     ms = {k: v.median_s * 1e3 for k, v in timed.items()}
     fp32.step(grads)
     q8.step(grads)
-    bytes_per_element = {"fp32": 28, "8bit": 12 + 4 + 8 / 256, "f16_params": 8 + 2 + 2 + 16}
+    bytes_per_element = {"fp32": 28, "8bit": 12 + 4 + 8 / 256, "f16_params": 8 + 2 + 2 + 16, "bf16_state": 20}
     return {"n": n, "threads": threads, "ms": ms, "bytes_per_element": bytes_per_element,
             "state_bytes": {"fp32": fp32.state_bytes(), "8bit": q8.state_bytes()},
             "speedup_8bit_vs_torch_fused": ms.get("torch_fused_fp32", float("nan")) / ms["fastoptim_8bit"],
@@ -58,6 +63,9 @@ def quality(epochs: int, seed: int) -> list[dict]:
     Xtr, Xte = standardize(Xtr, Xte)
     rows = []
     modes = [("float32", np.float32, 32), ("8-bit state", np.float32, 8), ("float16 params", np.float16, 32)]
+    if bfloat16_dtype() is not None:
+        modes.append(("bfloat16 state", np.float32, 16))
+        modes.append(("bf16 state, SR", np.float32, "16sr"))
     try:
         import ml_dtypes
 
@@ -70,7 +78,8 @@ def quality(epochs: int, seed: int) -> list[dict]:
                        ("RMSprop", lambda p, **k: fo.RMSprop(p, lr=1e-3, **k))]:
         for mode, dtype, bits in modes:
             model = fo.models.MLP(64, [64], 10, seed=seed, dtype=dtype)
-            opt = make(model.params, state_bits=bits, min_8bit_size=0)
+            opt = make(model.params, state_bits=16 if bits == "16sr" else bits, min_8bit_size=0,
+                       stochastic_rounding=bits == "16sr")
             hist = fo.fit(model, opt, Xtr, ytr, epochs=epochs, batch_size=32, seed=seed, progress=False)
             rows.append({"optimizer": name, "mode": mode, "train_loss": hist.train_loss[-1],
                          "test_accuracy": model.score(Xte, yte), "state_bytes": opt.state_bytes()})

@@ -41,3 +41,19 @@ def make_params(rng: np.random.Generator, dtype, shapes=SHAPES) -> list[np.ndarr
 
 def make_grads(rng: np.random.Generator, params: list[np.ndarray], steps: int) -> list[list[np.ndarray]]:
     return [[rng.standard_normal(p.shape).astype(p.dtype) for p in params] for _ in range(steps)]
+
+
+def on_every_isa_and_thread_count(run):
+    """run() under each supported ISA with 1 and with 2 threads (threads used from 1000
+    elements); returns [(isa, threads, result)]. Restores the ISA; use with restore_threads."""
+    results = []
+    _core.set_min_elements_per_thread(1000)
+    try:
+        for name in SUPPORTED_ISAS:
+            for threads in (1, 2):
+                fo.use_isa(name)
+                fo.set_num_threads(threads)
+                results.append((name, threads, run()))
+    finally:
+        fo.use_isa(DEFAULT_ISA)
+    return results

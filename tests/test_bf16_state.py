@@ -6,10 +6,9 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import DEFAULT_ISA, SUPPORTED_ISAS
+from conftest import on_every_isa_and_thread_count
 
 import fastoptim as fo
-from fastoptim import _core
 
 ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 state needs ml_dtypes (extra 'bf16')")
 BF16 = np.dtype(ml_dtypes.bfloat16)
@@ -59,22 +58,16 @@ def test_stochastic_rounding_is_unbiased_and_seeded():
 @pytest.mark.parametrize("cls,kw", CASES, ids=names)
 def test_every_isa_and_thread_count_give_identical_bits(cls, kw, restore_threads):
     sizes = [70001, 5, 30000]
-    blobs = []
-    _core.set_min_elements_per_thread(1000)
-    try:
-        for isa in SUPPORTED_ISAS:
-            for threads in (1, 2):
-                fo.use_isa(isa)
-                fo.set_num_threads(threads)
-                rng = np.random.default_rng(1)
-                params = [rng.standard_normal(n).astype(np.float32) for n in sizes]
-                opt = cls(params, state_bits=16, stochastic_rounding=True, seed=11, **kw)
-                for _ in range(4):
-                    opt.step([rng.standard_normal(n).astype(np.float32) for n in sizes])
-                blobs.append(b"".join(p.tobytes() for p in params) + b"".join(
-                    v.tobytes() for s in opt.state.values() for k, v in sorted(s.items()) if k != "step"))
-    finally:
-        fo.use_isa(DEFAULT_ISA)
+
+    def run():
+        rng = np.random.default_rng(1)
+        params = [rng.standard_normal(n).astype(np.float32) for n in sizes]
+        opt = cls(params, state_bits=16, stochastic_rounding=True, seed=11, **kw)
+        for _ in range(4):
+            opt.step([rng.standard_normal(n).astype(np.float32) for n in sizes])
+        return b"".join(p.tobytes() for p in params) + b"".join(
+            v.tobytes() for s in opt.state.values() for k, v in sorted(s.items()) if k != "step")
+    blobs = [blob for _, _, blob in on_every_isa_and_thread_count(run)]
     assert all(b == blobs[0] for b in blobs)
 
 

@@ -5,10 +5,9 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import DEFAULT_ISA, SUPPORTED_ISAS
+from conftest import on_every_isa_and_thread_count
 
 import fastoptim as fo
-from fastoptim import _core
 from fastoptim.quantized_state import BLOCK, Quantized8
 
 # -- a plain NumPy decoder of the codes (the documented format) --------------------------------
@@ -106,26 +105,21 @@ def test_8bit_adam_tracks_float32_adam():
 ], ids=lambda x: getattr(x, "__name__", ""))
 def test_every_isa_and_thread_count_give_identical_bits(cls, kw, restore_threads):
     sizes = [70001, 3, 40000]
-    results = []
-    _core.set_min_elements_per_thread(1000)
-    try:
-        for isa in SUPPORTED_ISAS:
-            for threads in (1, 2):
-                fo.use_isa(isa)
-                fo.set_num_threads(threads)
-                rng = np.random.default_rng(0)
-                params = [rng.standard_normal(n).astype(np.float32) for n in sizes]
-                opt = cls(params, state_bits=8, min_8bit_size=1000, seed=7, **kw)
-                for _ in range(5):
-                    opt.step([rng.standard_normal(n).astype(np.float32) for n in sizes], max_grad_norm=100.0)
-                state = opt.state_dict()["state"]
-                blob = b"".join(p.tobytes() for p in params) + b"".join(
-                    (v.codes.tobytes() + v.scales.tobytes()) if isinstance(v, Quantized8) else np.asarray(v).tobytes()
-                    for i in sorted(state) for k, v in sorted(state[i].items()))
-                results.append((isa, threads, blob))
-    finally:
-        fo.use_isa(DEFAULT_ISA)
+
+    def run():
+        rng = np.random.default_rng(0)
+        params = [rng.standard_normal(n).astype(np.float32) for n in sizes]
+        opt = cls(params, state_bits=8, min_8bit_size=1000, seed=7, **kw)
+        for _ in range(5):
+            opt.step([rng.standard_normal(n).astype(np.float32) for n in sizes], max_grad_norm=100.0)
+        state = opt.state_dict()["state"]
+        return opt, b"".join(p.tobytes() for p in params) + b"".join(
+            (v.codes.tobytes() + v.scales.tobytes()) if isinstance(v, Quantized8) else np.asarray(v).tobytes()
+            for i in sorted(state) for k, v in sorted(state[i].items()))
+    runs = on_every_isa_and_thread_count(run)
+    results = [(isa, threads, blob) for isa, threads, (_, blob) in runs]
     assert all(r[2] == results[0][2] for r in results), [(r[0], r[1]) for r in results if r[2] != results[0][2]]
+    opt = runs[-1][2][0]
     assert isinstance(opt.state[0][next(k for k in opt.state[0] if k != "step")], Quantized8)
     assert not isinstance(opt.state[1][next(k for k in opt.state[1] if k != "step")], Quantized8)  # small
 

@@ -9,7 +9,7 @@ over NumPy arrays, as vectorized multithreaded C++ kernels::
     opt.step(grads)          # grads: same keys and shapes; params updated in place
 """
 
-from . import data, models, schedules
+from . import data, models, ops, schedules
 from ._version import __version__
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
@@ -23,5 +23,5 @@ from .training import EarlyStopping, History, fit
 __all__ = [
     "__version__", "Optimizer", "StepResult", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW",
     "FlatParams", "set_num_threads", "get_num_threads", "use_isa", "active_isa", "supported_isas", "info",
-    "fit", "History", "EarlyStopping", "data", "models", "schedules",
+    "fit", "History", "EarlyStopping", "data", "models", "ops", "schedules",
 ]

@@ -27,7 +27,8 @@ from fastoptim.benchmark.timing import measure_interleaved
 ADAM = RULES_BY_LABEL["adam"]
 
 
-def case(name: str, shapes: list[tuple[int, ...]], threads: int, budget: float, clip: float | None = None) -> dict:
+def case(name: str, shapes: list[tuple[int, ...]], threads: int, budget: float, clip: float | None = None,
+         with_torch: bool = True) -> dict:
     rng = np.random.default_rng(0)
     params = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
@@ -39,7 +40,7 @@ def case(name: str, shapes: list[tuple[int, ...]], threads: int, budget: float, 
     arena = fo.Adam(flat, **ADAM.kwargs)
     contenders = {"fastoptim_list": lambda: separate.step(grads, **step_kw),
                   "fastoptim_flat": lambda: arena.step(**step_kw)}
-    if torch_available():
+    if with_torch and torch_available():
         for mode in ("fused", "foreach"):
             contenders[f"torch_{mode}"] = torch_step(ADAM, params, grads, mode, max_grad_norm=clip)
     numel = sum(p.size for p in params)
@@ -63,19 +64,29 @@ def main() -> int:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, os.cpu_count() or 2])
     ap.add_argument("--budget", type=float, default=2.0)
     ap.add_argument("--skip-large", action="store_true", help="leave out the 10M clip case")
+    ap.add_argument("--no-torch", action="store_true",
+                    help="fastoptim alone: torch is not imported, so its OpenMP pool never runs beside ours")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "small_models.json"))
     args = ap.parse_args()
     rows = []
-    print(f"# Adam, float32, isa={fo.active_isa()}, torch={torch_available()}")
+    with_torch = not args.no_torch
+    if args.no_torch and args.out.endswith("small_models.json"):
+        args.out = args.out.replace("small_models.json", "small_models_no_torch.json")
+    print(f"# Adam, float32, isa={fo.active_isa()}, torch={torch_available() if with_torch else 'not used'}")
     for threads in args.threads:
-        set_threads(threads)
-        rows.append(case("40 x (50x50)", [(50, 50)] * 40, threads, args.budget))
-        rows.append(case("1k in one array", [(1000,)], threads, args.budget))
+        if with_torch:
+            set_threads(threads)
+        else:
+            fo.set_num_threads(threads)
+        rows.append(case("40 x (50x50)", [(50, 50)] * 40, threads, args.budget, with_torch=with_torch))
+        rows.append(case("1k in one array", [(1000,)], threads, args.budget, with_torch=with_torch))
         if not args.skip_large:
-            rows.append(case("10M + max_grad_norm", [(10_000_000,)], threads, args.budget * 2, clip=1.0))
+            rows.append(case("10M + max_grad_norm", [(10_000_000,)], threads, args.budget * 2, clip=1.0,
+                             with_torch=with_torch))
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"machine": fo.info(), "torch": torch_available(), "rows": rows}, f, indent=1)
+        json.dump({"machine": fo.info(), "torch": torch_available() if with_torch else None, "rows": rows}, f,
+                  indent=1)
     print(f"# wrote {args.out}")
     return 0
 

@@ -44,3 +44,14 @@ def test_demo_command_line(tmp_path):
     assert main(["demo", "--dataset", "wine", "--epochs", "2", "--no-sweep", "--no-plots", "--no-progress",
                  "--out", str(tmp_path)]) == 0
     assert (tmp_path / "results.json").exists()
+
+
+@pytest.mark.parametrize("extra", [["--state-bits", "8"], ["--state-bits", "16"], ["--param-dtype", "float16"]])
+def test_demo_compact_precision_modes(extra, capsys):
+    pytest.importorskip("sklearn", reason="the demo's data sets ship with scikit-learn (extra 'demo')")
+    if "16" in extra:
+        pytest.importorskip("ml_dtypes", reason="bfloat16 state needs ml_dtypes (extra 'bf16')")
+    assert main(["demo", "--dataset", "iris", "--epochs", "2", "--no-sweep", "--no-output", "--no-progress",
+                 "--hidden", "4", *extra]) == 0
+    out = capsys.readouterr().out
+    assert "AdamW" in out and ("state 8-bit" in out or "state 16-bit" in out or "params float16" in out)

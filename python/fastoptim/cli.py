@@ -26,7 +26,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     try:
         run_demo(dataset=args.dataset, epochs=args.epochs, out=None if args.no_output else args.out,
                  seed=args.seed, hidden=args.hidden, sweep=not args.no_sweep, plots=not args.no_plots,
-                 progress=False if args.no_progress else None)
+                 progress=False if args.no_progress else None, state_bits=args.state_bits,
+                 param_dtype=args.param_dtype)
     except RuntimeError as exc:
         print(f"fastoptim demo: {exc}", file=sys.stderr)
         return 2
@@ -81,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="write no PNG charts")
     p.add_argument("--no-output", action="store_true", help="write nothing, print only")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--state-bits", type=int, choices=[32, 16, 8], default=32,
+                   help="optimizer state: float32, bfloat16 (stochastic rounding) or 8-bit block-wise")
+    p.add_argument("--param-dtype", choices=["float32", "float16", "bfloat16"], default="float32",
+                   help="train the model in this format (16-bit: float32 master weights)")
     p.set_defaults(func=_cmd_demo)
 
     from .benchmark.rules import RULES_BY_LABEL

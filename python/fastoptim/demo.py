@@ -22,6 +22,7 @@ from .adam import Adam, AdamW
 from .data import train_test_split
 from .models import MLP
 from .optimizer import Optimizer
+from .quantized_state import bfloat16_dtype
 from .rmsprop import RMSprop
 from .runtime import active_isa, get_num_threads
 from .schedules import lr_sweep
@@ -39,15 +40,15 @@ class Method:
     make: Any  # (params, lr) -> Optimizer
 
 
-METHODS = [
-    Method("batch GD", None, 0.5, lambda p, lr: SGD(p, lr=lr)),
-    Method("SGD", 1, 0.01, lambda p, lr: SGD(p, lr=lr)),
-    Method("mini-batch SGD", 32, 0.1, lambda p, lr: SGD(p, lr=lr)),
-    Method("SGD + momentum", 32, 0.02, lambda p, lr: SGD(p, lr=lr, momentum=0.9)),
-    Method("Adagrad", 32, 0.05, lambda p, lr: Adagrad(p, lr=lr)),
-    Method("RMSprop", 32, 0.001, lambda p, lr: RMSprop(p, lr=lr)),
-    Method("Adam", 32, 0.001, lambda p, lr: Adam(p, lr=lr)),
-    Method("AdamW", 32, 0.001, lambda p, lr: AdamW(p, lr=lr, weight_decay=1e-2)),
+METHODS = [  # make(params, lr, **state options)
+    Method("batch GD", None, 0.5, lambda p, lr, **kw: SGD(p, lr=lr, **kw)),
+    Method("SGD", 1, 0.01, lambda p, lr, **kw: SGD(p, lr=lr, **kw)),
+    Method("mini-batch SGD", 32, 0.1, lambda p, lr, **kw: SGD(p, lr=lr, **kw)),
+    Method("SGD + momentum", 32, 0.02, lambda p, lr, **kw: SGD(p, lr=lr, momentum=0.9, **kw)),
+    Method("Adagrad", 32, 0.05, lambda p, lr, **kw: Adagrad(p, lr=lr, **kw)),
+    Method("RMSprop", 32, 0.001, lambda p, lr, **kw: RMSprop(p, lr=lr, **kw)),
+    Method("Adam", 32, 0.001, lambda p, lr, **kw: Adam(p, lr=lr, **kw)),
+    Method("AdamW", 32, 0.001, lambda p, lr, **kw: AdamW(p, lr=lr, weight_decay=1e-2, **kw)),
 ]
 
 
@@ -75,26 +76,42 @@ def standardize(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np
 
 def run_demo(dataset: str = "digits", epochs: int = 20, out: str | None = "fastoptim-demo", seed: int = 0,
              hidden: int = 64, sweep: bool = True, plots: bool = True, progress: bool | None = None,
-             verbose: bool = True) -> dict[str, Any]:
+             verbose: bool = True, state_bits: int = 32, param_dtype: str = "float32") -> dict[str, Any]:
     """Run every method; return ``{"rows": [...], "histories": {...}, "sweep": {...}}`` and write
-    ``results.json`` (and PNG charts) into ``out`` unless it is None."""
+    ``results.json`` (and PNG charts) into ``out`` unless it is None.
+
+    ``state_bits`` (16: bfloat16 with stochastic rounding, 8: block-wise 8-bit, for every tensor)
+    applies to the methods that support it (Adagrad has no 8-bit state and keeps 32);
+    ``param_dtype`` "float16"/"bfloat16" trains the model in that format with float32 masters."""
     t_start = time.perf_counter()
     X, y, title = load_dataset(dataset)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_fraction=0.2, seed=seed)
     X_train, X_test = standardize(X_train, X_test)
     n_classes = int(y.max()) + 1
 
+    dtype = {"float32": np.float32, "float16": np.float16, "bfloat16": bfloat16_dtype()}[param_dtype]
+    if dtype is None:
+        raise RuntimeError("bfloat16 params need ml_dtypes: pip install 'fastoptim[bf16]'")
+
     def make_model() -> MLP:
-        return MLP(X.shape[1], [hidden], n_classes, activation="relu", seed=seed)
+        return MLP(X.shape[1], [hidden], n_classes, activation="relu", seed=seed, dtype=dtype)
+
+    def state_options(m: Method) -> dict[str, Any]:
+        """The requested state format, where the method's rule supports it."""
+        if state_bits == 32 or (state_bits == 8 and m.name == "Adagrad"):
+            return {}
+        if state_bits == 16:
+            return {"state_bits": 16, "stochastic_rounding": True}
+        return {"state_bits": 8, "min_8bit_size": 0}  # the demo's tensors are small: quantize them all
 
     say = print if verbose else (lambda *a, **k: None)
     say(f"fastoptim demo: {title}, {len(X_train)} train / {len(X_test)} test examples, "
         f"MLP {X.shape[1]}-{hidden}-{n_classes}, {epochs} epochs, seed {seed}, "
-        f"isa {active_isa()}, {get_num_threads()} threads")
+        f"isa {active_isa()}, {get_num_threads()} threads, params {param_dtype}, state {state_bits}-bit")
     rows, histories = [], {}
     for m in METHODS:
         model = make_model()
-        opt: Optimizer = m.make(model.params, m.lr)
+        opt: Optimizer = m.make(model.params, m.lr, **state_options(m))
         t0 = time.perf_counter()
         hist: History = fit(model, opt, X_train, y_train, epochs=epochs, batch_size=m.batch_size,
                             validation=(X_test, y_test), seed=seed, progress=progress, desc=m.name)
@@ -118,7 +135,8 @@ def run_demo(dataset: str = "digits", epochs: int = 20, out: str | None = "fasto
             say(f"learning-rate sweep, {name} (2 epochs, batch 32): best lr {res.best_lr:.3g}; "
                 + ", ".join(f"{lr:.0e}:{'diverged' if math.isinf(v) else f'{v:.3f}'}"
                             for lr, v in zip(res.lrs, res.losses)))
-    result = {"dataset": dataset, "epochs": epochs, "seed": seed, "hidden": hidden, "rows": rows,
+    result = {"dataset": dataset, "epochs": epochs, "seed": seed, "hidden": hidden, "state_bits": state_bits,
+              "param_dtype": param_dtype, "rows": rows,
               "histories": histories, "sweep": sweep_result}
     if out is not None:
         os.makedirs(out, exist_ok=True)

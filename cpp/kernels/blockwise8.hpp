@@ -34,12 +34,12 @@ inline std::uint8_t encode_signed(float x, std::uint32_t noise) {
   const std::int32_t r = ((bits & 0x7fffffff) + std::int32_t(noise & 0xfffffU)) >> 20;  // 3 mantissa bits
   const std::int32_t q = clamp_code(r - kSignedBias, kSignedMax);
   const std::int32_t sign = (bits >> 24) & 0x80;  // arithmetic shift: 0xffffff80 or 0, masked
-  return std::uint8_t(q ? (q | sign) : 0);
+  return std::uint8_t(q | sign);  // 0x80 (a signed zero) decodes to -0.0
 }
 inline float decode_signed(std::uint8_t c) {
-  const std::int32_t q = c & 0x7f;
-  const float mag = q ? from_bits(std::uint32_t(q + kSignedBias) << 20) : 0.0f;
-  return (c & 0x80) ? -mag : mag;
+  const std::uint32_t q = c & 0x7fU;
+  const std::uint32_t bits = ((q + std::uint32_t(kSignedBias)) << 20) | (std::uint32_t(c & 0x80U) << 24);
+  return q ? from_bits(bits) : 0.0f;
 }
 inline std::uint8_t encode_unsigned(float x, std::uint32_t noise) {
   const std::int32_t r = (std::int32_t(as_bits(x)) + std::int32_t(noise & 0x7ffffU)) >> 19;  // 4 mantissa bits
@@ -66,16 +66,14 @@ void requantize(const float* __restrict values, float max_abs, std::uint8_t* __r
 }
 
 // Adam/AdamW with m (signed) and u = sqrt(v) (unsigned) in 8 bits; same formula as adam.hpp.
-template <bool kDecoupled>
+template <bool kDecoupled, bool kLowWeight, bool kWd>
 void adam8_loop(const AdamScalars& s, const Block8& b, std::size_t n, std::uint32_t key) {
   float m_new[kBlock8], u_new[kBlock8];
   const float gmul = float(s.gmul), wd = float(s.weight_decay), decay = float(1.0 - s.lr * s.weight_decay);
   const float w1 = float(1.0 - s.beta1), w1c = float(s.beta1);
-  const bool low_weight = (1.0 - s.beta1) < 0.5;
   const float beta2 = float(s.beta2), one_minus_beta2 = float(1.0 - s.beta2);
   const float neg_step = float(-s.step_size * s.bias_correction2_sqrt);
   const float eps = float(s.eps * s.bias_correction2_sqrt);
-  const bool has_wd = s.weight_decay != 0.0;
   const float ms = *b.scale[0], us = *b.scale[1];
   float* __restrict p = b.p;
   const float* __restrict g = b.g;
@@ -86,19 +84,17 @@ void adam8_loop(const AdamScalars& s, const Block8& b, std::size_t n, std::uint3
   for (std::size_t i = 0; i < n; ++i) {
     float d = gmul * g[i];
     float pi = p[i];
-    if constexpr (kDecoupled) {
-      if (has_wd) pi = pi * decay;
-    } else {
-      if (has_wd) d = d + wd * pi;
-    }
+    if constexpr (kWd && kDecoupled) pi = pi * decay;
+    if constexpr (kWd && !kDecoupled) d = d + wd * pi;
     const float u_old = decode_unsigned(uq[i]) * us;
-    const float mi = lerp(decode_signed(mq[i]) * ms, d, w1, w1c, low_weight);
+    const float m_old = decode_signed(mq[i]) * ms;
+    const float mi = kLowWeight ? m_old + w1 * (d - m_old) : d - (d - m_old) * w1c;
     const float vi = beta2 * (u_old * u_old) + (one_minus_beta2 * d) * d;
     const float ui = root(vi);
     p[i] = pi + (neg_step * mi) / (ui + eps);
     m_new[i] = mi;
     u_new[i] = ui;
-    const float am = mi < 0 ? -mi : mi;
+    const float am = __builtin_fabsf(mi);
     mmax = am > mmax ? am : mmax;
     umax = ui > umax ? ui : umax;
   }
@@ -121,10 +117,19 @@ void adam8_loop(const AdamScalars& s, const Block8& b, std::size_t n, std::uint3
   }
 }
 
+template <bool kDecoupled>
+void adam8_wd(const AdamScalars& s, const Block8& b, std::size_t n, std::uint32_t key) {
+  const bool low = (1.0 - s.beta1) < 0.5, wd = s.weight_decay != 0.0;
+  if (low && wd) adam8_loop<kDecoupled, true, true>(s, b, n, key);
+  else if (low) adam8_loop<kDecoupled, true, false>(s, b, n, key);
+  else if (wd) adam8_loop<kDecoupled, false, true>(s, b, n, key);
+  else adam8_loop<kDecoupled, false, false>(s, b, n, key);
+}
+
 void adam8(const void* scalars, const Block8& b, std::size_t n, std::uint32_t key) {
   const auto& s = *static_cast<const AdamScalars*>(scalars);
-  if (s.decoupled) adam8_loop<true>(s, b, n, key);
-  else adam8_loop<false>(s, b, n, key);
+  if (s.decoupled) adam8_wd<true>(s, b, n, key);
+  else adam8_wd<false>(s, b, n, key);
 }
 
 // SGD with an 8-bit (signed) momentum buffer; same formula as sgd.hpp.
@@ -147,7 +152,7 @@ void sgd8_loop(const SgdScalars& s, const Block8& b, std::size_t n, std::uint32_
     d = kNesterov ? d + mu * bi : bi;
     p[i] = p[i] + neg_lr * d;
     b_new[i] = bi;
-    const float ab = bi < 0 ? -bi : bi;
+    const float ab = __builtin_fabsf(bi);
     bmax = ab > bmax ? ab : bmax;
   }
   requantize<true>(b_new, bmax, b.codes[0], b.scale[0], n, key);
@@ -186,7 +191,7 @@ void rmsprop8_loop(const RmspropScalars& s, const Block8& b, std::size_t n, std:
       const float bi = mu * (decode_signed(bq[i]) * bs) + d / avg;
       p[i] = p[i] + neg_lr * bi;
       b_new[i] = bi;
-      const float ab = bi < 0 ? -bi : bi;
+      const float ab = __builtin_fabsf(bi);
       bmax = ab > bmax ? ab : bmax;
     } else {
       p[i] = p[i] + (neg_lr * d) / avg;

@@ -66,25 +66,30 @@ void BlockPlan::apply(double gmul) {
   const Block8Fn kernel = active_isa().block8[rule_];
   const std::uint32_t step_key = mix32(seed_ ^ mix32(std::uint32_t(step_) ^ 0x27d4eb2dU));
   py::gil_scoped_release nogil;
-  // Blocks as units of kBlock8Size "elements", so the size threshold for threads applies alike.
+  // Blocks as units of kBlock8Size "elements", so the size threshold for threads applies alike;
+  // each thread's blocks go to the kernel as one run per tensor they touch.
   parallel_ranges(num_blocks() * kBlock8Size, kBlock8Size, [&](std::size_t lo, std::size_t hi) {
     const std::size_t b_lo = lo / kBlock8Size, b_hi = hi / kBlock8Size;
     std::size_t t = std::size_t(std::upper_bound(block_offsets_.begin(), block_offsets_.end(), b_lo) -
                                 block_offsets_.begin()) - 1;
-    for (std::size_t b = b_lo; b < b_hi; ++b) {
-      while (b >= block_offsets_[t + 1]) ++t;
-      const std::size_t j = b - block_offsets_[t];
+    for (std::size_t b = b_lo; b < b_hi; ++t) {
+      const std::size_t j = b - block_offsets_[t], blocks = std::min(b_hi, block_offsets_[t + 1]) - b;
+      if (blocks == 0) continue;  // an empty tensor
       const std::size_t first = j * kBlock8Size;
       const std::size_t size = seg_.offsets[t + 1] - seg_.offsets[t];
-      Block8 blk;
-      blk.p = static_cast<float*>(seg_.ptrs[t][0]) + first;
-      blk.g = static_cast<const float*>(seg_.ptrs[t][1]) + first;
+      Block8Run run;
+      run.p = static_cast<float*>(seg_.ptrs[t][0]) + first;
+      run.g = static_cast<const float*>(seg_.ptrs[t][1]) + first;
       for (int k = 0; k < kMaxState; ++k) {
-        blk.codes[k] = codes_[t][k] ? codes_[t][k] + first : nullptr;
-        blk.scale[k] = scales_[t][k] ? scales_[t][k] + j : nullptr;
+        run.codes[k] = codes_[t][k] ? codes_[t][k] + first : nullptr;
+        run.scale[k] = scales_[t][k] ? scales_[t][k] + j : nullptr;
       }
-      const std::uint32_t key = mix32(step_key ^ mix32(std::uint32_t(t) * 0x9e3779b1U ^ std::uint32_t(j)));
-      kernel(&scalars, blk, std::min(kBlock8Size, size - first), key);
+      run.n = std::min(blocks * kBlock8Size, size - first);
+      run.step_key = step_key;
+      run.tensor = std::uint32_t(t);
+      run.first_block = std::uint32_t(j);
+      kernel(&scalars, run);
+      b += blocks;
     }
   });
 }

@@ -20,7 +20,7 @@ bool always() { return true; }
 // the OS does not save on context switch is reported as unsupported.
 bool has_avx2() {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 }
 bool has_avx512() {
   __builtin_cpu_init();

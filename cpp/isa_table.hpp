@@ -24,15 +24,22 @@ using KernelFn = void (*)(const void* scalars, void* const* streams, std::size_t
 using GradStatsFn = void (*)(const void* grad, std::size_t n, double* lanes, double* bad);
 using ProbeFn = void (*)(float* const* rw, int n_rw, const float* g, std::size_t n);
 
-// One block (at most 256 elements) of a float32 tensor with 8-bit block-wise state: codes and
-// the block's scale per quantized state stream (stream order as in rules.cpp; unused: null).
-struct Block8 {
+// A run of consecutive blocks of 256 elements (the last may be shorter) of one float32 tensor
+// with 8-bit block-wise state: per quantized state stream (order as in rules.cpp; unused:
+// null) the codes and the scales, both at the run's first block. The stochastic rounding of
+// block j of tensor t is keyed by block_key(step_key, t, j) (kernels/hash32.hpp), so the bits
+// do not depend on how blocks are split into runs.
+struct Block8Run {
   float* p;
   const float* g;
   std::uint8_t* codes[3];
   float* scale[3];
+  std::size_t n;            // elements in the run
+  std::uint32_t step_key;   // this step's random key
+  std::uint32_t tensor;     // index of the tensor in the plan
+  std::uint32_t first_block;  // index of the run's first block within the tensor
 };
-using Block8Fn = void (*)(const void* scalars, const Block8& block, std::size_t n, std::uint32_t key);
+using Block8Fn = void (*)(const void* scalars, const Block8Run& run);
 constexpr std::size_t kBlock8Size = 256;
 
 struct IsaTable {

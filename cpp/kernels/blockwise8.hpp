@@ -2,153 +2,296 @@
 //
 // Each state buffer is stored as one uint8 code per element plus one float scale per block of
 // kBlock8 elements (the block's largest magnitude). A code is a tiny float relative to the
-// scale, read straight off the IEEE bits of x = value / scale ∈ [-1, 1] (no table search):
-//   signed   (m, momentum, grad average):  sign | E4M3   |x| ∈ [2^-15, 1] -> 1..121, below -> 0
-//   unsigned (u = sqrt(v), sqrt(square_avg)): E4M4       x ∈ [2^-15, 1] -> 1..241, below -> 0
+// scale, x = value / scale in [-1, 1], whose bits are a float16's with the low bits dropped:
+//   signed   (m, momentum):  float16 bits (c & 0x80) << 8 | (c & 0x7f) << 7: sign, 4-bit exponent,
+//            3-bit mantissa, i.e. float8_e4m3fn(c) / 256: 1.0 = 0x78, normal from 2^-14 (0x08),
+//            subnormal down to 2^-17 (0x01)
+//   unsigned (u = sqrt(v), sqrt(square_avg)):  float16 bits c << 6: 4-bit exponent, 4-bit
+//            mantissa: 1.0 = 0xf0, normal from 2^-14 (0x10), subnormal down to 2^-18 (0x01)
 // i.e. block-scaled 8-bit floats (the idea of the dynamic/exponent codes of Dettmers et al.,
-// 2021, with the exponent taken from the hardware float instead of a code book). Second
-// moments are kept as their square root, so their range matches the first moment's and the
-// update's denominator needs no extra square root. Rounding is stochastic (unbiased, so a
-// moment that changes by less than half a code step per step still moves on average), dithered
-// by a Weyl sequence over the block started at a hash of (seed, step, tensor, block): the same
-// bits for any thread count and ISA. These loops are compiled in their own translation unit
-// (isa_kernels8.cpp) so that the AVX-512 copy can prefer 256-bit vectors: on Zen 4 the
-// integer-heavy code ran at 0.97 ns/element in cache that way, 1.13 with 512-bit vectors.
+// 2021, with the exponent taken from the hardware float instead of a code book), converted with
+// float16 conversions (one instruction each way on AVX-512 and F16C). Second moments are kept as
+// their square root, so their range matches the first moment's and the update's denominator
+// needs no extra square root. Rounding is stochastic (unbiased, so a moment that changes by
+// less than half a code step per step still moves on average; below 2^-14 the noise is finer
+// than the subnormal step and rounds towards zero more often): random bits added below the
+// code's last mantissa bit, then truncation. The noise is a Weyl sequence over the block started
+// at a hash of (seed, step, tensor, block): the same bits for any thread count and ISA.
+// Adam's loop, the hot one, has a hand-written AVX-512 copy (adam8_avx512.hpp) that must give
+// the same bits as adam8_loop here.
 #pragma once
 
 constexpr std::size_t kBlock8 = 256;
 
-// Signed 32-bit integer arithmetic throughout: every ISA has signed compares and min/max.
-constexpr std::int32_t kSignedBias = 895;     // (127 - 15) << 3, minus 1 so 2^-15 -> code 1
-constexpr std::int32_t kUnsignedBias = 1791;  // (127 - 15) << 4, minus 1
-constexpr std::int32_t kSignedMax = 121, kUnsignedMax = 241;
+// One block (at most kBlock8 elements) of a run: its params, grads, codes and scale.
+struct Block8 {
+  float* p;
+  const float* g;
+  std::uint8_t* codes[3];
+  float* scale[3];
+};
 
-inline std::int32_t clamp_code(std::int32_t q, std::int32_t hi) {
-  q = q > 0 ? q : 0;
-  return q < hi ? q : hi;
+// Block j of a run, and its number of elements.
+inline Block8 block_of(const Block8Run& run, std::size_t j) {
+  const std::size_t first = j * kBlock8;
+  Block8 b{run.p + first, run.g + first, {}, {}};
+  for (int k = 0; k < 3; ++k) {
+    b.codes[k] = run.codes[k] ? run.codes[k] + first : nullptr;
+    b.scale[k] = run.scale[k] ? run.scale[k] + j : nullptr;
+  }
+  return b;
+}
+inline std::size_t block_size(const Block8Run& run, std::size_t j) {
+  const std::size_t left = run.n - j * kBlock8;
+  return left < kBlock8 ? left : kBlock8;
+}
+inline std::size_t blocks_in(const Block8Run& run) { return (run.n + kBlock8 - 1) / kBlock8; }
+inline std::uint32_t key_of(const Block8Run& run, std::size_t j) {
+  return block_key(run.step_key, run.tensor, run.first_block + std::uint32_t(j));
 }
 
-// x in [-1, 1] (a little over 1 is clamped); noise: random low bits.
-inline std::uint8_t encode_signed(float x, std::uint32_t noise) {
-  const std::int32_t bits = std::int32_t(as_bits(x));
-  const std::int32_t r = ((bits & 0x7fffffff) + std::int32_t(noise & 0xfffffU)) >> 20;  // 3 mantissa bits
-  const std::int32_t q = clamp_code(r - kSignedBias, kSignedMax);
-  const std::int32_t sign = (bits >> 24) & 0x80;  // arithmetic shift: 0xffffff80 or 0, masked
-  return std::uint8_t(q | sign);  // 0x80 (a signed zero) decodes to -0.0
+// Runs loop(block, n, key) over the blocks of a run, one after the other.
+template <class BlockLoop>
+void for_each_block(const Block8Run& run, BlockLoop&& loop) {
+  for (std::size_t j = 0, nb = blocks_in(run); j < nb; ++j) loop(block_of(run, j), block_size(run, j), key_of(run, j));
 }
+
+// The float16 conversion, written out for these codes (no Inf or NaN; used without F16C and for
+// the last codes of a block): a normal code is the float with the exponent rebiased (+ 112); a
+// subnormal one (exponent field 0) is read one binade up, as 2^-14 + q 2^-17 (or 2^-18), and
+// 2^-14 subtracted, exactly.
 inline float decode_signed(std::uint8_t c) {
-  const std::uint32_t q = c & 0x7fU;
-  const std::uint32_t bits = ((q + std::uint32_t(kSignedBias)) << 20) | (std::uint32_t(c & 0x80U) << 24);
-  return q ? from_bits(bits) : 0.0f;
-}
-inline std::uint8_t encode_unsigned(float x, std::uint32_t noise) {
-  const std::int32_t r = (std::int32_t(as_bits(x)) + std::int32_t(noise & 0x7ffffU)) >> 19;  // 4 mantissa bits
-  return std::uint8_t(clamp_code(r - kUnsignedBias, kUnsignedMax));
+  const std::uint32_t q = c & 0x7fU, sub = q < 8U, sign = std::uint32_t(c & 0x80U) << 24;
+  const float up = from_bits((q << 20) + ((112U + sub) << 23));
+  return from_bits(as_bits(up - from_bits(sub * 0x38800000U)) | sign);  // 0x80: -0.0
 }
 inline float decode_unsigned(std::uint8_t c) {
-  const std::int32_t q = c;
-  return q ? from_bits(std::uint32_t(q + kUnsignedBias) << 19) : 0.0f;
+  const std::uint32_t q = c, sub = q < 16U;
+  return from_bits((q << 19) + ((112U + sub) << 23)) - from_bits(sub * 0x38800000U);
 }
 
-inline float reciprocal_or_zero(float s) { return s > 0.0f ? 1.0f / s : 0.0f; }
+// Encoding: random bits are added below the code's last mantissa bit (float32 bit 20 signed,
+// 19 unsigned: noise bits 0-19 or 13-31), then the float16 conversion rounding toward zero
+// (vcvtps2ph with RZ) keeps the code's bits. Written out here on the float32 bits for x in
+// [-1, 1], where the float16 is normal from 2^-14 (rebias: exponent - 112) and subnormal below
+// (x * 2^24, truncated); NaN as vcvtps2ph converts it (a quiet NaN with the top of its payload).
+constexpr std::uint32_t kF16Normal = 0x38800000U;  // 2^-14, the smallest normal float16
+
+inline std::uint8_t encode_signed(float x, std::uint32_t noise) {
+  const std::uint32_t bits = as_bits(x) + (noise & 0xfffffU);
+  const std::uint32_t f = bits & 0x7fffffffU;
+  const std::uint32_t normal = (f >> 20) - (112U << 3);
+  const std::uint32_t sub = std::uint32_t(std::int32_t(from_bits(f < kF16Normal ? f : 0U) * 131072.0f));  // · 2^17
+  const std::uint32_t nan = 0x7cU | ((f >> 20) & 7U);
+  const std::uint32_t q = f > 0x7f800000U ? nan : (f < kF16Normal ? sub : normal);
+  return std::uint8_t((q & 0x7fU) | ((bits >> 24) & 0x80U));
+}
+// x in [0, 1]; NaN (an overflowed moment, inf * 0) gives code 0, and so m code 0 too.
+inline std::uint8_t encode_unsigned(float x, std::uint32_t noise) {
+  const std::uint32_t f = as_bits(x > 0.0f ? x : 0.0f) + (noise >> 13);
+  const std::uint32_t normal = (f >> 19) - (112U << 4);
+  const std::uint32_t sub = std::uint32_t(std::int32_t(from_bits(f < kF16Normal ? f : 0U) * 262144.0f));  // · 2^18
+  return std::uint8_t(f < kF16Normal ? sub : normal);
+}
+
+// 1 / max_abs rounded down if need be, so that |value| * inverse <= 1 for every |value| <= max_abs
+// (no code above the top one); 0 for an all-zero (or non-finite) block.
+inline float inverse_scale(float max_abs) {
+  if (!(max_abs > 0.0f) || max_abs > 3.0e38f) return 0.0f;
+  float inv = 1.0f / max_abs;
+  if (max_abs * inv > 1.0f) inv = from_bits(as_bits(inv) - 1);
+  return inv;
+}
+
+// A block's codes at once. With F16C (every CPU with AVX2) the float16 converters do 8 codes per
+// instruction, the same conversions the formulas above write out, which the rest of a block
+// (the tail, or all of it without F16C) goes through: the same bits either way.
+template <bool kSigned>
+inline void decode_block(const std::uint8_t* __restrict codes, float* __restrict out, std::size_t n) {
+  std::size_t i = 0;
+#ifdef __F16C__
+  for (; i + 8 <= n; i += 8) {
+    const __m128i c = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + i));
+    // signed: sign-extended, << 7 puts the sign in bit 15 and a copy in bit 14, cleared
+    const __m128i h = kSigned ? _mm_and_si128(_mm_slli_epi16(_mm_cvtepi8_epi16(c), 7), _mm_set1_epi16(std::int16_t(0xbfff)))
+                              : _mm_slli_epi16(_mm_cvtepu8_epi16(c), 6);
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+  }
+#endif
+  for (; i < n; ++i) out[i] = kSigned ? decode_signed(codes[i]) : decode_unsigned(codes[i]);
+}
+
+// The Weyl noise of element i of a block: both roundings are dithered by it (bits 0-19 for a
+// signed code, 13-31 for an unsigned one): evenly spread within a block, a fresh random key
+// (seed, step, tensor, block) every step.
+inline std::uint32_t block_noise(std::uint32_t key, std::size_t i) { return key + std::uint32_t(i) * 0x9e3779b9U; }
+
+#ifdef __F16C__
+// 8 codes from x, rounded by vcvtps2ph toward zero after noise was added to the float32 bits;
+// as 16-bit lanes (encode_signed / encode_unsigned).
+inline __m128i encode_signed8(__m256 x, __m256i noise) {
+  const __m256i dithered = _mm256_add_epi32(_mm256_castps_si256(x), _mm256_and_si256(noise, _mm256_set1_epi32(0xfffff)));
+  const __m128i h = _mm256_cvtps_ph(_mm256_castsi256_ps(dithered), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  return _mm_or_si128(_mm_and_si128(_mm_srli_epi16(h, 7), _mm_set1_epi16(0x7f)),
+                      _mm_and_si128(_mm_srli_epi16(h, 8), _mm_set1_epi16(0x80)));
+}
+inline __m128i encode_unsigned8(__m256 x, __m256i noise) {
+  x = _mm256_max_ps(x, _mm256_setzero_ps());  // NaN -> 0: maxps returns its 2nd operand
+  const __m256i dithered = _mm256_add_epi32(_mm256_castps_si256(x), _mm256_srli_epi32(noise, 13));
+  return _mm_srli_epi16(_mm256_cvtps_ph(_mm256_castsi256_ps(dithered), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC), 6);
+}
+inline __m256i block_noise8(std::uint32_t key, std::size_t i) {
+  constexpr std::uint32_t k = 0x9e3779b9U;  // lane j adds j k
+  const __m256i lanes = _mm256_setr_epi32(0, std::int32_t(k), std::int32_t(2 * k), std::int32_t(3 * k),
+                                          std::int32_t(4 * k), std::int32_t(5 * k), std::int32_t(6 * k), std::int32_t(7 * k));
+  return _mm256_add_epi32(_mm256_set1_epi32(std::int32_t(block_noise(key, i))), lanes);
+}
+#endif
 
 // Requantizes values[0, n) of one block: codes and the block's scale (its largest magnitude).
 template <bool kSigned>
 void requantize(const float* __restrict values, float max_abs, std::uint8_t* __restrict codes, float* scale,
                 std::size_t n, std::uint32_t key) {
   *scale = max_abs;
-  const float inv = reciprocal_or_zero(max_abs);
-#pragma omp simd
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t noise = key + std::uint32_t(i) * 0x9e3779b9U;
+  const float inv = inverse_scale(max_abs);
+  std::size_t i = 0;
+#ifdef __F16C__
+  const __m256 inv8 = _mm256_set1_ps(inv);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_mul_ps(_mm256_loadu_ps(values + i), inv8);
+    const __m128i c16 = kSigned ? encode_signed8(x, block_noise8(key, i)) : encode_unsigned8(x, block_noise8(key, i));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(codes + i), _mm_packus_epi16(c16, c16));
+  }
+#endif
+  for (; i < n; ++i) {
+    const std::uint32_t noise = block_noise(key, i);
     codes[i] = kSigned ? encode_signed(values[i] * inv, noise) : encode_unsigned(values[i] * inv, noise);
   }
 }
 
-// Adam/AdamW with m (signed) and u = sqrt(v) (unsigned) in 8 bits; same formula as adam.hpp.
-template <bool kDecoupled, bool kLowWeight, bool kWd>
+// Requantizes a signed first moment and an unsigned root second moment (codes[0], codes[1]); an
+// element whose u underflows to code 0 gets m = 0 too, so that the next step never divides a
+// surviving first moment by a vanished second one.
+inline void requantize_pair(const float* __restrict m, float mmax, const float* __restrict u, float umax,
+                            const Block8& b, std::size_t n, std::uint32_t key) {
+  *b.scale[0] = mmax;
+  *b.scale[1] = umax;
+  const float inv_m = inverse_scale(mmax), inv_u = inverse_scale(umax);
+  std::uint8_t* __restrict mq = b.codes[0];
+  std::uint8_t* __restrict uq = b.codes[1];
+  std::size_t i = 0;
+#ifdef __F16C__
+  const __m256 inv_m8 = _mm256_set1_ps(inv_m), inv_u8 = _mm256_set1_ps(inv_u);
+  for (; i + 8 <= n; i += 8) {
+    const __m256i noise = block_noise8(key, i);
+    const __m128i cu = encode_unsigned8(_mm256_mul_ps(_mm256_loadu_ps(u + i), inv_u8), noise);
+    const __m128i cm = encode_signed8(_mm256_mul_ps(_mm256_loadu_ps(m + i), inv_m8), noise);
+    const __m128i codes = _mm_packus_epi16(cu, cm);  // bytes 0-7: u, 8-15: m
+    const __m128i u_zero = _mm_cmpeq_epi8(_mm_unpacklo_epi64(codes, codes), _mm_setzero_si128());
+    const __m128i kept = _mm_andnot_si128(u_zero, codes);  // its high half: m, 0 where u is 0
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(uq + i), codes);
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(mq + i), _mm_unpackhi_epi64(kept, kept));
+  }
+#endif
+  for (; i < n; ++i) {
+    const std::uint32_t noise = block_noise(key, i);
+    const std::uint8_t cu = encode_unsigned(u[i] * inv_u, noise);
+    const std::uint8_t cm = encode_signed(m[i] * inv_m, noise);
+    uq[i] = cu;
+    mq[i] = cu ? cm : std::uint8_t(0);
+  }
+}
+
+// Adam's per-block coefficients, with the block's old scales folded in (ms, us) so that the
+// decoded codes enter unscaled:
+//   m = (beta1 ms) m_code + (1 - beta1) d,   v = (beta2 us^2) u_code^2 + (1 - beta2) d^2
+// where d is the gradient times gmul (folded into cg and cv) plus, for L2 weight decay, wd p.
+// A scale or coefficient past the largest float saturates to it rather than to inf, so that a
+// zero code (0 * scale) stays 0 instead of NaN after a block's moment overflowed: the block
+// restarts from zero moments instead of turning to NaN.
+inline float saturated_float(double x) { return x < 3.4028234663852886e38 ? float(x) : 3.4028234663852886e38f; }
+
+struct Adam8Coefficients {
+  float cm, cu, cg, cv, gmul, wd, decay, neg_step, eps;
+  Adam8Coefficients(const AdamScalars& s, double ms, double us, bool l2)
+      : cm(saturated_float(s.beta1 * ms)),
+        cu(saturated_float(s.beta2 * us * us)),
+        cg(float(l2 ? 1.0 - s.beta1 : (1.0 - s.beta1) * s.gmul)),
+        cv(saturated_float(l2 ? 1.0 - s.beta2 : (1.0 - s.beta2) * s.gmul * s.gmul)),
+        gmul(float(s.gmul)),
+        wd(float(s.weight_decay)),
+        decay(float(1.0 - s.lr * s.weight_decay)),
+        neg_step(float(-s.step_size * s.bias_correction2_sqrt)),
+        eps(float(s.eps * s.bias_correction2_sqrt)) {}
+};
+
+enum Adam8WeightDecay { kNoDecay, kL2Decay, kDecoupledDecay };
+
+// Adam/AdamW with m (signed) and u = sqrt(v) (unsigned) in 8 bits; same formula as adam.hpp:
+//   p <- p - step_size m / (sqrt(v) + eps)   (in the one-division form of adam.hpp)
+// then both moments are requantized against their new block maxima.
+template <int kWd>
 void adam8_loop(const AdamScalars& s, const Block8& b, std::size_t n, std::uint32_t key) {
   float m_new[kBlock8], u_new[kBlock8];
-  const float gmul = float(s.gmul), wd = float(s.weight_decay), decay = float(1.0 - s.lr * s.weight_decay);
-  const float w1 = float(1.0 - s.beta1), w1c = float(s.beta1);
-  const float beta2 = float(s.beta2), one_minus_beta2 = float(1.0 - s.beta2);
-  const float neg_step = float(-s.step_size * s.bias_correction2_sqrt);
-  const float eps = float(s.eps * s.bias_correction2_sqrt);
-  const float ms = *b.scale[0], us = *b.scale[1];
+  decode_block<true>(b.codes[0], m_new, n);  // decoded in place of the new moments
+  decode_block<false>(b.codes[1], u_new, n);
+  const Adam8Coefficients c(s, *b.scale[0], *b.scale[1], kWd == kL2Decay);
   float* __restrict p = b.p;
   const float* __restrict g = b.g;
-  const std::uint8_t* __restrict mq = b.codes[0];
-  const std::uint8_t* __restrict uq = b.codes[1];
   float mmax = 0.0f, umax = 0.0f;
 #pragma omp simd reduction(max : mmax, umax)
   for (std::size_t i = 0; i < n; ++i) {
-    float d = gmul * g[i];
     float pi = p[i];
-    if constexpr (kWd && kDecoupled) pi = pi * decay;
-    if constexpr (kWd && !kDecoupled) d = d + wd * pi;
-    const float u_old = decode_unsigned(uq[i]) * us;
-    const float m_old = decode_signed(mq[i]) * ms;
-    const float mi = kLowWeight ? m_old + w1 * (d - m_old) : d - (d - m_old) * w1c;
-    const float vi = beta2 * (u_old * u_old) + (one_minus_beta2 * d) * d;
-    const float ui = root(vi);
-    p[i] = pi + (neg_step * mi) / (ui + eps);
+    const float d = kWd == kL2Decay ? c.gmul * g[i] + c.wd * pi : g[i];
+    if constexpr (kWd == kDecoupledDecay) pi = pi * c.decay;
+    const float ud = u_new[i];
+    const float mi = c.cm * m_new[i] + c.cg * d;
+    const float ui = root(c.cu * (ud * ud) + (c.cv * d) * d);
+    p[i] = pi + (c.neg_step * mi) / (ui + c.eps);
     m_new[i] = mi;
     u_new[i] = ui;
     const float am = __builtin_fabsf(mi);
     mmax = am > mmax ? am : mmax;
     umax = ui > umax ? ui : umax;
   }
-  // Requantize both moments; an element whose u underflows to code 0 gets m = 0 too, so that
-  // the next step never divides a surviving first moment by a vanished second one.
-  *b.scale[0] = mmax;
-  *b.scale[1] = umax;
-  const float inv_m = reciprocal_or_zero(mmax), inv_u = reciprocal_or_zero(umax);
-  std::uint8_t* __restrict mq_out = b.codes[0];
-  std::uint8_t* __restrict uq_out = b.codes[1];
-#pragma omp simd
-  for (std::size_t i = 0; i < n; ++i) {
-    // A Weyl sequence from the block's hashed key dithers both roundings (bits 0-19 for m,
-    // 13-31 for u): evenly spread within a block, a fresh random key every step.
-    const std::uint32_t noise = key + std::uint32_t(i) * 0x9e3779b9U;
-    const std::uint8_t cu = encode_unsigned(u_new[i] * inv_u, noise >> 13);
-    const std::uint8_t cm = encode_signed(m_new[i] * inv_m, noise);
-    uq_out[i] = cu;
-    mq_out[i] = cu ? cm : std::uint8_t(0);
-  }
+  requantize_pair(m_new, mmax, u_new, umax, b, n, key);
 }
 
-template <bool kDecoupled>
-void adam8_wd(const AdamScalars& s, const Block8& b, std::size_t n, std::uint32_t key) {
-  const bool low = (1.0 - s.beta1) < 0.5, wd = s.weight_decay != 0.0;
-  if (low && wd) adam8_loop<kDecoupled, true, true>(s, b, n, key);
-  else if (low) adam8_loop<kDecoupled, true, false>(s, b, n, key);
-  else if (wd) adam8_loop<kDecoupled, false, true>(s, b, n, key);
-  else adam8_loop<kDecoupled, false, false>(s, b, n, key);
-}
-
-void adam8(const void* scalars, const Block8& b, std::size_t n, std::uint32_t key) {
+// Picks the weight-decay variant of an Adam 8-bit run (Loop::run<kWd>).
+template <class Loop>
+void adam8_with(const void* scalars, const Block8Run& run) {
   const auto& s = *static_cast<const AdamScalars*>(scalars);
-  if (s.decoupled) adam8_wd<true>(s, b, n, key);
-  else adam8_wd<false>(s, b, n, key);
+  if (s.weight_decay == 0.0) Loop::template run<kNoDecay>(s, run);
+  else if (s.decoupled) Loop::template run<kDecoupledDecay>(s, run);
+  else Loop::template run<kL2Decay>(s, run);
 }
 
-// SGD with an 8-bit (signed) momentum buffer; same formula as sgd.hpp.
-template <bool kNesterov>
+struct Adam8Portable {
+  template <int kWd>
+  static void run(const AdamScalars& s, const Block8Run& blocks) {
+    for_each_block(blocks, [&](const Block8& b, std::size_t n, std::uint32_t key) { adam8_loop<kWd>(s, b, n, key); });
+  }
+};
+
+// SGD with an 8-bit (signed) momentum buffer; same formula as sgd.hpp. The first step (the
+// buffer is the gradient) and weight decay are template parameters: as run-time conditions
+// they kept this loop scalar.
+template <bool kNesterov, bool kFirst, bool kWd>
 void sgd8_loop(const SgdScalars& s, const Block8& b, std::size_t n, std::uint32_t key) {
   float b_new[kBlock8];
+  if constexpr (!kFirst) decode_block<true>(b.codes[0], b_new, n);  // decoded in place of the new buffer
   const float gmul = float(s.gmul), wd = float(s.weight_decay), mu = float(s.momentum);
   const float keep = float(1.0 - s.dampening), neg_lr = float(-s.lr);
-  const bool has_wd = s.weight_decay != 0.0, first = s.first_step;
-  const float bs = *b.scale[0];
+  const float bs = saturated_float(*b.scale[0]);
   float* __restrict p = b.p;
   const float* __restrict g = b.g;
-  const std::uint8_t* __restrict bq = b.codes[0];
   float bmax = 0.0f;
 #pragma omp simd reduction(max : bmax)
   for (std::size_t i = 0; i < n; ++i) {
     float d = gmul * g[i];
-    if (has_wd) d = d + wd * p[i];
-    const float bi = first ? d : mu * (decode_signed(bq[i]) * bs) + keep * d;
+    if constexpr (kWd) d = d + wd * p[i];
+    float bi = d;
+    if constexpr (!kFirst) bi = mu * (b_new[i] * bs) + keep * d;
     d = kNesterov ? d + mu * bi : bi;
     p[i] = p[i] + neg_lr * d;
     b_new[i] = bi;
@@ -158,43 +301,53 @@ void sgd8_loop(const SgdScalars& s, const Block8& b, std::size_t n, std::uint32_
   requantize<true>(b_new, bmax, b.codes[0], b.scale[0], n, key);
 }
 
-void sgd8(const void* scalars, const Block8& b, std::size_t n, std::uint32_t key) {
+template <bool kNesterov>
+void sgd8_block(const SgdScalars& s, const Block8& b, std::size_t n, std::uint32_t key) {
+  const bool wd = s.weight_decay != 0.0;
+  if (s.first_step) wd ? sgd8_loop<kNesterov, true, true>(s, b, n, key) : sgd8_loop<kNesterov, true, false>(s, b, n, key);
+  else wd ? sgd8_loop<kNesterov, false, true>(s, b, n, key) : sgd8_loop<kNesterov, false, false>(s, b, n, key);
+}
+
+void sgd8(const void* scalars, const Block8Run& run) {
   const auto& s = *static_cast<const SgdScalars*>(scalars);
-  if (s.nesterov) sgd8_loop<true>(s, b, n, key);
-  else sgd8_loop<false>(s, b, n, key);
+  for_each_block(run, [&](const Block8& b, std::size_t n, std::uint32_t key) {
+    if (s.nesterov) sgd8_block<true>(s, b, n, key);
+    else sgd8_block<false>(s, b, n, key);
+  });
 }
 
 // RMSprop with u = sqrt(square_avg) (unsigned) and, with momentum, the buffer (signed) in 8
-// bits; same formula as rmsprop.hpp (not centered).
-template <bool kMomentum>
+// bits; same formula as rmsprop.hpp (not centered). Weight decay is a template parameter, as
+// for SGD: a run-time condition kept the loop scalar.
+template <bool kMomentum, bool kWd>
 void rmsprop8_loop(const RmspropScalars& s, const Block8& b, std::size_t n, std::uint32_t key) {
   float u_new[kBlock8], b_new[kBlock8];
+  decode_block<false>(b.codes[0], u_new, n);  // decoded in place of the new values
+  if constexpr (kMomentum) decode_block<true>(b.codes[2], b_new, n);
   const float gmul = float(s.gmul), wd = float(s.weight_decay), alpha = float(s.alpha);
   const float one_minus_alpha = float(1.0 - s.alpha), eps = float(s.eps), mu = float(s.momentum);
   const float neg_lr = float(-s.lr);
-  const bool has_wd = s.weight_decay != 0.0;
-  const float us = *b.scale[0], bs = kMomentum ? *b.scale[2] : 0.0f;
+  const float us = saturated_float(*b.scale[0]), bs = kMomentum ? saturated_float(*b.scale[2]) : 0.0f;
   float* __restrict p = b.p;
   const float* __restrict g = b.g;
-  const std::uint8_t* __restrict uq = b.codes[0];
-  const std::uint8_t* __restrict bq = b.codes[2];
   float umax = 0.0f, bmax = 0.0f;
 #pragma omp simd reduction(max : umax, bmax)
   for (std::size_t i = 0; i < n; ++i) {
+    const float pi = p[i];
     float d = gmul * g[i];
-    if (has_wd) d = d + wd * p[i];
-    const float u_old = decode_unsigned(uq[i]) * us;
+    if constexpr (kWd) d = d + wd * pi;
+    const float u_old = u_new[i] * us;
     const float sqi = alpha * (u_old * u_old) + (one_minus_alpha * d) * d;
     const float ui = root(sqi);
     const float avg = ui + eps;
     if constexpr (kMomentum) {
-      const float bi = mu * (decode_signed(bq[i]) * bs) + d / avg;
-      p[i] = p[i] + neg_lr * bi;
+      const float bi = mu * (b_new[i] * bs) + d / avg;
+      p[i] = pi + neg_lr * bi;
       b_new[i] = bi;
       const float ab = __builtin_fabsf(bi);
       bmax = ab > bmax ? ab : bmax;
     } else {
-      p[i] = p[i] + (neg_lr * d) / avg;
+      p[i] = pi + (neg_lr * d) / avg;
     }
     u_new[i] = ui;
     umax = ui > umax ? ui : umax;
@@ -203,8 +356,11 @@ void rmsprop8_loop(const RmspropScalars& s, const Block8& b, std::size_t n, std:
   if constexpr (kMomentum) requantize<true>(b_new, bmax, b.codes[2], b.scale[2], n, mix32(key ^ 0x85ebca6bU));
 }
 
-void rmsprop8(const void* scalars, const Block8& b, std::size_t n, std::uint32_t key) {
+void rmsprop8(const void* scalars, const Block8Run& run) {
   const auto& s = *static_cast<const RmspropScalars*>(scalars);
-  if (s.has_momentum) rmsprop8_loop<true>(s, b, n, key);
-  else rmsprop8_loop<false>(s, b, n, key);
+  for_each_block(run, [&](const Block8& b, std::size_t n, std::uint32_t key) {
+    const bool wd = s.weight_decay != 0.0;
+    if (s.has_momentum) wd ? rmsprop8_loop<true, true>(s, b, n, key) : rmsprop8_loop<true, false>(s, b, n, key);
+    else wd ? rmsprop8_loop<false, true>(s, b, n, key) : rmsprop8_loop<false, false>(s, b, n, key);
+  });
 }

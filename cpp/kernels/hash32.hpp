@@ -11,3 +11,8 @@ inline std::uint32_t mix32(std::uint32_t x) {
   x ^= x >> 16;
   return x;
 }
+
+// The random key of block `block` of tensor `tensor` at a step keyed step_key.
+inline std::uint32_t block_key(std::uint32_t step_key, std::uint32_t tensor, std::uint32_t block) {
+  return mix32(step_key ^ mix32(tensor * 0x9e3779b1U ^ block));
+}

@@ -8,13 +8,17 @@ the same bits for any thread count and ISA. It needs ml_dtypes (extra ``bf16``).
 8-bit block-wise state:
 
 Each state buffer of a large float32 parameter is kept as one uint8 code per element and one
-float32 scale per block of 256 elements: a 2·(1 + 4/256)/8 = 25.4 % of the float32 state's
-memory for Adam. The codes are block-scaled 8-bit floats read off the IEEE bits (sign + 4-bit
-exponent + 3-bit mantissa for first moments and momentum buffers; 4-bit exponent + 4-bit
-mantissa for the *square root* of second moments, which keeps their range equal to the first
-moment's), rounded stochastically with a seeded counter-based generator, so results do not
-depend on thread count or ISA. Parameters smaller than ``min_8bit_size`` elements keep 32-bit
-state. Supported: SGD with momentum, RMSprop (not centered), Adam/AdamW (not amsgrad).
+float32 scale per block of 256 elements (the block's largest magnitude): 2·(1 + 4/256)/8 =
+25.4 % of the float32 state's memory for Adam. A code is a small float relative to its block's
+scale, the bits of a float16 with the low ones dropped: first moments and momentum buffers as
+sign + 4-bit exponent + 3-bit mantissa (``float8_e4m3fn(code) / 256``: 1.0 is ``0x78``, the
+smallest ``2**-17``), the *square root* of second moments (which keeps their range equal to the
+first moment's) as 4-bit exponent + 4-bit mantissa (``float16`` bits ``code << 6``: 1.0 is
+``0xf0``, the smallest ``2**-18``). Rounding is stochastic, from a seeded counter-based
+generator, so results do not depend on thread count or ISA. A block whose second moment
+overflows float (inf) restarts from zero moments. Parameters smaller than ``min_8bit_size``
+elements keep 32-bit state. Supported: SGD with momentum, RMSprop (not centered), Adam/AdamW
+(not amsgrad).
 """
 
 from __future__ import annotations

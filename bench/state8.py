@@ -3,14 +3,15 @@ quality of the demo's MLP, each against float32 state, in one run.
 
 1. 10M params: fastoptim Adam with float32 state, with state_bits=8, with float16 params
    (float32 masters and state), with bfloat16 state (stochastic rounding), and
-   torch.optim.Adam(fused=True), interleaved, at 1 and all threads; minimum bytes moved per
-   element (28, 16.03, 28, 20) and state memory.
+   torch.optim.Adam(fused=True), interleaved, at 1 and all threads, in --repeat independent
+   runs (the DRAM bandwidth of a shared machine drifts between runs; the float32 step's time
+   shows it); minimum bytes moved per element (28, 16.03, 28, 20) and state memory.
 2. The demo's digits MLP (64-64-10) trained 20 epochs, batch 32, same seed, with Adam, AdamW,
    SGD+momentum and RMSprop: float32, 8-bit state (min_8bit_size=0: every tensor 8-bit), and
    float16 / bfloat16 params with float32 master weights: final training loss, test accuracy,
    optimizer memory (state, plus masters in mixed precision).
 
-    python bench/state8.py [--budget 3]
+    python bench/state8.py [--budget 3] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -92,17 +93,28 @@ def main() -> int:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, os.cpu_count() or 2])
     ap.add_argument("--budget", type=float, default=3.0)
     ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="independent interleaved runs per thread count (this machine's DRAM bandwidth drifts)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "state8.json"))
     args = ap.parse_args()
     speeds = []
     for t in args.threads:
         set_threads(t)
-        r = speed(args.n, t, args.budget)
-        speeds.append(r)
-        share = r["state_bytes"]["8bit"] / r["state_bytes"]["fp32"]
-        print(f"{args.n:,} el, {t} thr: " + "  ".join(f"{k}={v:.2f} ms" for k, v in r["ms"].items())
-              + f"  8bit vs torch fused {r['speedup_8bit_vs_torch_fused']:.2f}x,"
-              f" vs fp32 {r['speedup_8bit_vs_fp32']:.2f}x; state {share:.1%} of fp32", flush=True)
+        ratios = []
+        for run in range(args.repeat):
+            r = speed(args.n, t, args.budget)
+            r["run"] = run
+            speeds.append(r)
+            ratios.append(r["speedup_8bit_vs_torch_fused"])
+            share = r["state_bytes"]["8bit"] / r["state_bytes"]["fp32"]
+            # The float32 step moves 28 B/element: its time gives the DRAM bandwidth of this run.
+            fp32_gbs = 28 * args.n / (r["ms"]["fastoptim_fp32"] * 1e-3) / 1e9
+            print(f"{args.n:,} el, {t} thr, run {run}: " + "  ".join(f"{k}={v:.2f} ms" for k, v in r["ms"].items())
+                  + f"  8bit vs torch fused {r['speedup_8bit_vs_torch_fused']:.2f}x,"
+                  f" vs fp32 {r['speedup_8bit_vs_fp32']:.2f}x; fp32 at {fp32_gbs:.0f} GB/s;"
+                  f" state {share:.1%} of fp32", flush=True)
+        print(f"# {t} thr: 8bit vs torch fused, median of {len(ratios)} runs {np.median(ratios):.2f}x"
+              f" (min {min(ratios):.2f}x, max {max(ratios):.2f}x)", flush=True)
     rows = quality(args.epochs, seed=0)
     print(f"{'optimizer':14s}{'mode':>17s}{'train loss':>12s}{'test acc':>10s}{'state bytes':>13s}")
     for r in rows:

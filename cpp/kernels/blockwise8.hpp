@@ -77,21 +77,22 @@ inline float decode_unsigned(std::uint8_t c) {
 // (x * 2^24, truncated); NaN as vcvtps2ph converts it (a quiet NaN with the top of its payload).
 constexpr std::uint32_t kF16Normal = 0x38800000U;  // 2^-14, the smallest normal float16
 
+// (Compared as int32: every ISA has signed 32-bit compares; these values are below 2^31.)
 inline std::uint8_t encode_signed(float x, std::uint32_t noise) {
   const std::uint32_t bits = as_bits(x) + (noise & 0xfffffU);
-  const std::uint32_t f = bits & 0x7fffffffU;
-  const std::uint32_t normal = (f >> 20) - (112U << 3);
-  const std::uint32_t sub = std::uint32_t(std::int32_t(from_bits(f < kF16Normal ? f : 0U) * 131072.0f));  // · 2^17
-  const std::uint32_t nan = 0x7cU | ((f >> 20) & 7U);
-  const std::uint32_t q = f > 0x7f800000U ? nan : (f < kF16Normal ? sub : normal);
-  return std::uint8_t((q & 0x7fU) | ((bits >> 24) & 0x80U));
+  const std::int32_t f = std::int32_t(bits & 0x7fffffffU), normal_min = std::int32_t(kF16Normal);
+  const std::int32_t normal = (f >> 20) - (112 << 3);
+  const std::int32_t sub = std::int32_t(from_bits(std::uint32_t(f < normal_min ? f : 0)) * 131072.0f);  // · 2^17
+  const std::int32_t nan = 0x7c | ((f >> 20) & 7);
+  const std::int32_t q = f > 0x7f800000 ? nan : (f < normal_min ? sub : normal);
+  return std::uint8_t(std::uint32_t(q & 0x7f) | ((bits >> 24) & 0x80U));
 }
 // x in [0, 1]; NaN (an overflowed moment, inf * 0) gives code 0, and so m code 0 too.
 inline std::uint8_t encode_unsigned(float x, std::uint32_t noise) {
-  const std::uint32_t f = as_bits(x > 0.0f ? x : 0.0f) + (noise >> 13);
-  const std::uint32_t normal = (f >> 19) - (112U << 4);
-  const std::uint32_t sub = std::uint32_t(std::int32_t(from_bits(f < kF16Normal ? f : 0U) * 262144.0f));  // · 2^18
-  return std::uint8_t(f < kF16Normal ? sub : normal);
+  const std::int32_t f = std::int32_t(as_bits(x > 0.0f ? x : 0.0f) + (noise >> 13)), normal_min = std::int32_t(kF16Normal);
+  const std::int32_t normal = (f >> 19) - (112 << 4);
+  const std::int32_t sub = std::int32_t(from_bits(std::uint32_t(f < normal_min ? f : 0)) * 262144.0f);  // · 2^18
+  return std::uint8_t(f < normal_min ? sub : normal);
 }
 
 // 1 / max_abs rounded down if need be, so that |value| * inverse <= 1 for every |value| <= max_abs
@@ -163,10 +164,9 @@ void requantize(const float* __restrict values, float max_abs, std::uint8_t* __r
     _mm_storel_epi64(reinterpret_cast<__m128i*>(codes + i), _mm_packus_epi16(c16, c16));
   }
 #endif
-  for (; i < n; ++i) {
-    const std::uint32_t noise = block_noise(key, i);
+  std::uint32_t noise = block_noise(key, i);
+  for (; i < n; ++i, noise += 0x9e3779b9U)
     codes[i] = kSigned ? encode_signed(values[i] * inv, noise) : encode_unsigned(values[i] * inv, noise);
-  }
 }
 
 // Requantizes a signed first moment and an unsigned root second moment (codes[0], codes[1]); an
@@ -193,8 +193,8 @@ inline void requantize_pair(const float* __restrict m, float mmax, const float* 
     _mm_storel_epi64(reinterpret_cast<__m128i*>(mq + i), _mm_unpackhi_epi64(kept, kept));
   }
 #endif
-  for (; i < n; ++i) {
-    const std::uint32_t noise = block_noise(key, i);
+  std::uint32_t noise = block_noise(key, i);
+  for (; i < n; ++i, noise += 0x9e3779b9U) {
     const std::uint8_t cu = encode_unsigned(u[i] * inv_u, noise);
     const std::uint8_t cm = encode_signed(m[i] * inv_m, noise);
     uq[i] = cu;

@@ -240,3 +240,22 @@ def test_overflowing_moment_resets_its_block_instead_of_nan(isa, make, u):
     for v in opt.state[0].values():
         if isinstance(v, Quantized8):
             assert np.all(np.isfinite(v.scales[1:])) and np.isfinite(v.scales[0])
+
+
+def test_empty_tensors_between_8bit_ones_on_every_isa_and_thread_count(restore_threads):
+    # The plan hands each thread its blocks as runs per tensor: empty tensors (no blocks) and a
+    # tensor boundary inside a thread's share must neither be skipped wrongly nor stepped twice.
+    sizes = [0, 1000, 0, 300, 0]
+
+    def run():
+        params = [np.ones(s, np.float32) for s in sizes]
+        opt = fo.Adam(params, lr=1e-2, state_bits=8, min_8bit_size=0)
+        for _ in range(3):
+            opt.step([np.full(s, 0.5, np.float32) for s in sizes])
+        return b"".join(p.tobytes() for p in params), params
+    runs = on_every_isa_and_thread_count(run)
+    assert all(blob == runs[0][2][0] for _, _, (blob, _) in runs)
+    params = runs[0][2][1]
+    # Three Adam steps with a constant gradient move every element by ~3 lr.
+    for p in params[1::2]:
+        np.testing.assert_allclose(p, 1 - 3e-2, rtol=1e-3)

@@ -11,7 +11,6 @@ and the wider copies beat baseline. Writes bench/results/isa_speed.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -19,6 +18,7 @@ import numpy as np
 
 import fastoptim as fo
 from fastoptim.benchmark.contenders import OURS, set_threads
+from fastoptim.benchmark.report import write_json
 from fastoptim.benchmark.rules import RULES
 from fastoptim.benchmark.timing import measure_interleaved
 
@@ -53,10 +53,7 @@ def main() -> int:
                      "speedup_vs_baseline": {i: ns["baseline"] / ns[i] for i in isas}})
         print(f"{rule.label:28s}" + "".join(f"{ns[i]:10.3f}" for i in isas)
               + "".join(f"{ns['baseline'] / ns[i]:11.2f}x" for i in isas[1:]), flush=True)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"machine": fo.info(), "rows": rows}, f, indent=1)
-    print(f"# wrote {args.out}")
+    write_json(args.out, rows=rows)
     return 0
 
 

@@ -11,7 +11,6 @@ writes bench/results/roofline.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -19,6 +18,7 @@ import numpy as np
 
 import fastoptim as fo
 from fastoptim.benchmark.contenders import fastoptim_step, probe_step, set_threads, torch_available, torch_step
+from fastoptim.benchmark.report import write_json
 from fastoptim.benchmark.rules import RULES
 from fastoptim.benchmark.timing import measure_interleaved
 
@@ -62,10 +62,7 @@ def main() -> int:
             print(f"{rule.label:28s}{threads:4d}{rule.bytes_per_element:6d}{ours.median_s * 1e3:9.2f}"
                   f"{row['ours_gbps']:7.1f}{row['probe_gbps']:11.1f}{row['pct_of_probe']:7.1f}%{torch_ms}{speed}",
                   flush=True)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"machine": fo.info(), "torch": has_torch, "rows": rows}, f, indent=1)
-    print(f"# wrote {args.out}")
+    write_json(args.out, torch=has_torch, rows=rows)
     return 0
 
 

@@ -13,7 +13,6 @@ max_grad_norm (vs torch clip_grad_norm_ + fused step). Writes bench/results/smal
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -21,6 +20,7 @@ import numpy as np
 
 import fastoptim as fo
 from fastoptim.benchmark.contenders import set_threads, torch_available, torch_step
+from fastoptim.benchmark.report import write_json
 from fastoptim.benchmark.rules import RULES_BY_LABEL
 from fastoptim.benchmark.timing import measure_interleaved
 
@@ -83,11 +83,7 @@ def main() -> int:
         if not args.skip_large:
             rows.append(case("10M + max_grad_norm", [(10_000_000,)], threads, args.budget * 2, clip=1.0,
                              with_torch=with_torch))
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"machine": fo.info(), "torch": torch_available() if with_torch else None, "rows": rows}, f,
-                  indent=1)
-    print(f"# wrote {args.out}")
+    write_json(args.out, torch=torch_available() if with_torch else None, rows=rows)
     return 0
 
 

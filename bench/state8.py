@@ -17,7 +17,6 @@ quality of the demo's MLP, each against float32 state, in one run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -25,6 +24,7 @@ import numpy as np
 
 import fastoptim as fo
 from fastoptim.benchmark.contenders import set_threads, torch_available, torch_step
+from fastoptim.benchmark.report import write_json
 from fastoptim.benchmark.rules import RULES_BY_LABEL
 from fastoptim.benchmark.timing import measure_interleaved
 from fastoptim.data import train_test_split
@@ -120,10 +120,7 @@ def main() -> int:
     for r in rows:
         print(f"{r['optimizer']:14s}{r['mode']:>17s}{r['train_loss']:12.4f}{r['test_accuracy']:10.3f}"
               f"{r['state_bytes']:13d}")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"machine": fo.info(), "speed": speeds, "quality": rows}, f, indent=1)
-    print(f"# wrote {args.out}")
+    write_json(args.out, speed=speeds, quality=rows)
     return 0
 
 

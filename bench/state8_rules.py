@@ -11,7 +11,6 @@ bytes per element against 20 and 28 for float32.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -19,6 +18,7 @@ import numpy as np
 
 import fastoptim as fo
 from fastoptim.benchmark.contenders import set_threads
+from fastoptim.benchmark.report import write_json
 from fastoptim.benchmark.timing import measure_interleaved
 
 
@@ -56,10 +56,7 @@ def main() -> int:
                   flush=True)
     finally:
         fo.use_isa(default)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"machine": fo.info(), "n": args.n, "threads": args.threads, "ms": results}, f, indent=1)
-    print(f"# wrote {args.out}")
+    write_json(args.out, n=args.n, threads=args.threads, ms=results)
     return 0
 
 

@@ -11,7 +11,6 @@ bench/results/thread_threshold.json and, with matplotlib, thread_threshold.png.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -20,6 +19,7 @@ import numpy as np
 import fastoptim as fo
 from fastoptim import _core
 from fastoptim.benchmark.contenders import OURS
+from fastoptim.benchmark.report import write_json
 from fastoptim.benchmark.rules import RULES_BY_LABEL
 from fastoptim.benchmark.timing import measure_interleaved
 
@@ -58,9 +58,7 @@ def main() -> int:
             rows.append({"rule": label, "n": n, "us_1_thread": one, "us_n_threads": many, "threads": args.threads})
             print(f"{'':10s}{n:10d}{one:10.2f}{many:10.2f}{one / many:8.2f}", flush=True)
     _core.set_min_elements_per_thread(saved)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"machine": fo.info(), "rows": rows}, f, indent=1)
+    write_json(args.out, rows=rows)
     try:
         import matplotlib
 

@@ -15,7 +15,6 @@ Model: a stack of 6 transformer encoder layers (d_model 256, 4 heads, feed-forwa
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -25,6 +24,7 @@ import torch
 
 import fastoptim as fo
 import fastoptim.torch as fot
+from fastoptim.benchmark.report import write_json
 from fastoptim.benchmark.timing import measure_interleaved
 
 
@@ -94,11 +94,7 @@ def main() -> int:
         tr = train_step(args.budget * 2)
         rows.append({"kind": "train_step", "optimizer": "Adam", "threads": threads, "times": tr})
         print(f"train Adam   thr={threads}  " + "  ".join(f"{k}={v:.2f}" for k, v in tr.items()), flush=True)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"machine": fo.info(), "torch": str(torch.__version__), "tensors": n_tensors, "params": n_params,
-                   "rows": rows}, f, indent=1)
-    print(f"# wrote {args.out}")
+    write_json(args.out, torch=str(torch.__version__), tensors=n_tensors, params=n_params, rows=rows)
     return 0
 
 

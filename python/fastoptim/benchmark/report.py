@@ -1,9 +1,12 @@
-"""Turning a benchmark result into a terminal table, Markdown, and PNG charts."""
+"""Turning a benchmark result into a terminal table, Markdown, PNG charts, and a JSON record."""
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
+
+from ..runtime import info
 
 CONTENDER_ORDER = ("fastoptim", "probe", "numpy", "torch_forloop", "torch_foreach", "torch_fused", "deepspeed")
 
@@ -105,3 +108,11 @@ def plots(result: dict[str, Any], out: str) -> list[str]:
         fig.savefig(paths[-1], dpi=100)
         plt.close(fig)
     return paths
+
+
+def write_json(path: str, **payload: Any) -> None:
+    """Write ``payload`` with the machine description (``fastoptim.info()``) as JSON to ``path``."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump({"machine": info(), **payload}, f, indent=1)
+    print(f"# wrote {path}")

@@ -21,11 +21,12 @@ from fastoptim.benchmark.contenders import OURS, set_threads
 from fastoptim.benchmark.report import write_json
 from fastoptim.benchmark.rules import RULES
 from fastoptim.benchmark.timing import measure_interleaved
+from fastoptim.cli import size_type
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=16384)
+    ap.add_argument("--n", type=size_type, default=16384, help="elements (10000, 1e4 or 10k)")
     ap.add_argument("--budget", type=float, default=1.0)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "isa_speed.json"))
     args = ap.parse_args()

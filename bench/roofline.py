@@ -21,11 +21,12 @@ from fastoptim.benchmark.contenders import fastoptim_step, probe_step, set_threa
 from fastoptim.benchmark.report import write_json
 from fastoptim.benchmark.rules import RULES
 from fastoptim.benchmark.timing import measure_interleaved
+from fastoptim.cli import size_type
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=10_000_000)
+    ap.add_argument("--n", type=size_type, default=10_000_000, help="elements (10000, 1e4 or 10k)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, os.cpu_count() or 1])
     ap.add_argument("--budget", type=float, default=3.0, help="seconds of repeats per rule and thread count")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "roofline.json"))

@@ -27,6 +27,7 @@ from fastoptim.benchmark.contenders import set_threads, torch_available, torch_s
 from fastoptim.benchmark.report import write_json
 from fastoptim.benchmark.rules import RULES_BY_LABEL
 from fastoptim.benchmark.timing import measure_interleaved
+from fastoptim.cli import size_type
 from fastoptim.data import train_test_split
 from fastoptim.demo import load_dataset, standardize
 from fastoptim.quantized_state import bfloat16_dtype
@@ -89,7 +90,7 @@ def quality(epochs: int, seed: int) -> list[dict]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=10_000_000)
+    ap.add_argument("--n", type=size_type, default=10_000_000, help="elements (10000, 1e4 or 10k)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, os.cpu_count() or 2])
     ap.add_argument("--budget", type=float, default=3.0)
     ap.add_argument("--epochs", type=int, default=20)

@@ -20,6 +20,7 @@ import fastoptim as fo
 from fastoptim.benchmark.contenders import set_threads
 from fastoptim.benchmark.report import write_json
 from fastoptim.benchmark.timing import measure_interleaved
+from fastoptim.cli import size_type
 
 
 def run(n: int, budget: float) -> dict[str, float]:
@@ -40,7 +41,7 @@ def run(n: int, budget: float) -> dict[str, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=10_000_000)
+    ap.add_argument("--n", type=size_type, default=10_000_000, help="elements (10000, 1e4 or 10k)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--budget", type=float, default=4.0)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "state8_rules.json"))

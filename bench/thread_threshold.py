@@ -22,13 +22,14 @@ from fastoptim.benchmark.contenders import OURS
 from fastoptim.benchmark.report import write_json
 from fastoptim.benchmark.rules import RULES_BY_LABEL
 from fastoptim.benchmark.timing import measure_interleaved
+from fastoptim.cli import size_type
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rules", nargs="+", default=["sgd", "adam"], choices=sorted(RULES_BY_LABEL))
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--sizes", type=int, nargs="+",
+    ap.add_argument("--sizes", type=size_type, nargs="+",
                     default=[int(x) for x in np.geomspace(4096, 2**22, 16).round(-2)])
     ap.add_argument("--budget", type=float, default=0.6)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "thread_threshold.json"))

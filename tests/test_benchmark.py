@@ -15,12 +15,12 @@ from fastoptim.cli import main
 
 
 def test_bench_quick_writes_json_table_and_markdown(tmp_path, capsys, restore_threads):
-    rc = main(["bench", "--quick", "--sizes", "1000", "3000", "--threads", "1", "2", "--budget", "0.01",
+    rc = main(["bench", "--quick", "--sizes", "1e3", "3k", "--threads", "1", "2", "--budget", "0.01",
                "--out", str(tmp_path), "--no-plots"])
     assert rc == 0
     out = capsys.readouterr().out
     assert "fastoptim" in out and "µs/step" in out
-    result = json.loads((tmp_path / "bench.json").read_text())
+    result = json.loads((tmp_path / "bench.json").read_text(), parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
     assert set(result) >= {"machine", "config", "skipped", "points"}
     assert {"cpu", "cores", "isa", "numpy", "torch", "version"} <= set(result["machine"])
     assert len(result["points"]) == 2 * 2 * 2  # rules x sizes x threads
@@ -86,3 +86,35 @@ def test_stream_probe_computes_its_formula():
     with pytest.raises(ValueError, match="shares memory"):
         _core.stream_probe([a[0]], a[0])
     assert fo.active_isa()
+
+
+def test_bench_charts_keep_each_contender_in_one_colour():
+    pytest.importorskip("matplotlib", reason="charts need matplotlib (extra 'demo')")
+    import matplotlib.pyplot as plt
+
+    from fastoptim.benchmark.report import CONTENDER_STYLE, rule_figure
+
+    def point(n, threads):
+        peers = ["numpy", "torch_foreach", "torch_fused"] if threads == 1 else ["torch_fused"]
+        results = {c: {"gbps": 1.0 + i, "us_per_step": 1.0} for i, c in enumerate(["fastoptim", "probe", *peers])}
+        return {"rule": "adam", "n": n, "threads": threads, "dtype": "float32", "results": results,
+                "speedup": {c: 2.0 for c in peers}}
+    result = {"machine": {"cpu": "x", "cores": 2, "isa": "avx2", "isa_supported": ["avx2"], "version": "0",
+                          "numpy": "2", "torch": None, "compiler": "gcc"},
+              "points": [point(n, t) for t in (1, 2) for n in (1000, 10000)]}
+    fig = rule_figure(result, "adam")
+    colours = {}
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            if line.get_label().startswith("_"):
+                continue
+            name = {"roof (streaming probe)": "probe"}.get(line.get_label(), line.get_label())
+            colours.setdefault(name, set()).add(line.get_color())
+    assert set(colours) == {"fastoptim", "probe", "numpy", "torch_foreach", "torch_fused"}
+    for name, seen in colours.items():  # same colour in every panel and both rows
+        assert seen == {CONTENDER_STYLE[name]["color"]}, (name, seen)
+    assert len({CONTENDER_STYLE[c]["color"] for c in colours}) == len(colours)
+    legend_labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert sorted(legend_labels) == sorted({"fastoptim", "roof (streaming probe)", "numpy", "torch_foreach",
+                                            "torch_fused"})
+    plt.close(fig)

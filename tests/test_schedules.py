@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import fastoptim as fo
-from fastoptim.schedules import Constant, CosineWithWarmup, Exponential, LRScheduler, StepDecay, lr_sweep
+from fastoptim.schedules import Constant, CosineWithWarmup, Exponential, LRScheduler, StepDecay
+from fastoptim.training import lr_sweep
 
 
 def test_factors():

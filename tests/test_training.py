@@ -98,3 +98,68 @@ def test_fit_passes_step_options():
     opt = fo.SGD(model.params, lr=0.1)
     fo.fit(model, opt, X, y, epochs=1, batch_size=None, progress=False, max_grad_norm=0.01)
     assert opt.last_step.grad_norm is not None and opt.last_step.grad_norm > 0.01
+
+
+def test_fit_refuses_an_optimizer_over_another_models_params():
+    X, y = separable()
+    model, other = LogisticRegression(2, seed=1), LogisticRegression(2, seed=2)
+    before = model.params.data.copy()
+    with pytest.raises(ValueError, match="optimizer: it steps none of this model's parameters"):
+        fo.fit(model, fo.SGD(other.params, lr=0.1), X, y, epochs=1, progress=False)
+    extra = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match=r"optimizer: params \[1\] are not this model's"):
+        fo.fit(model, fo.SGD([{"params": model.params}, {"params": [extra]}], lr=0.1), X, y, epochs=1,
+               progress=False)
+    with pytest.raises(TypeError, match="optimizer"):
+        fo.fit(model, object(), X, y, epochs=1, progress=False)
+    np.testing.assert_array_equal(model.params.data, before)
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(X=np.zeros((200, 3), np.float32)), r"^X: .*2 features.*\(200, 3\)"),
+    (dict(X=np.zeros(200, np.float32)), r"^X: "),
+    (dict(y=np.full(200, 2)), r"^y: .*labels in \{0, 1\}"),
+    (dict(y=np.zeros(199, np.int64)), r"^y: expected 200 labels"),
+    (dict(validation=(np.zeros((5, 4), np.float32), np.zeros(5, np.int64))), r"^validation\[0\]"),
+    (dict(validation=(np.zeros((5, 2), np.float32), np.zeros(4, np.int64))), r"^validation\[1\]"),
+    (dict(validation=np.zeros((5, 2))), r"^validation: expected a pair"),
+])
+def test_fit_checks_data_against_the_model_naming_the_argument(change, match):
+    X, y = separable()
+    model = LogisticRegression(2)
+    before = model.params.data.copy()
+    kw = dict(X=X, y=y, validation=None) | change
+    with pytest.raises(ValueError, match=match):
+        fo.fit(model, fo.SGD(model.params, lr=0.1), kw["X"], kw["y"], validation=kw["validation"], epochs=1,
+               progress=False)
+    np.testing.assert_array_equal(model.params.data, before)
+
+
+def test_mlp_checks_its_input_width():
+    model = fo.models.MLP(4, [3], 2)
+    with pytest.raises(ValueError, match=r"X: expected a 2-D array \(examples, 4 features\), got shape \(6, 5\)"):
+        model.loss(np.zeros((6, 5), np.float32), np.zeros(6, np.int64))
+
+
+def test_callbacks_that_need_validation_say_so_before_training():
+    X, y = separable()
+    model = LogisticRegression(2)
+    with pytest.raises(ValueError, match=r"callbacks\[1\] \(EarlyStopping\(monitor='val_loss'.*validation="):
+        fo.fit(model, fo.SGD(model.params, lr=0.1), X, y, epochs=3, progress=False,
+               callbacks=[lambda e, logs: None, fo.EarlyStopping(patience=2)])
+    assert fo.EarlyStopping().requires_validation and not fo.EarlyStopping("train_loss").requires_validation
+    hist = fo.fit(model, fo.SGD(model.params, lr=0.1), X, y, epochs=2, progress=False,
+                  validation=(X[:50], y[:50]), callbacks=[fo.EarlyStopping(patience=2)])
+    assert len(hist.val_loss) == 2
+
+
+@pytest.mark.parametrize("kw, match", [(dict(monitor="val_acc"), "monitor"), (dict(patience=0), "patience"),
+                                       (dict(min_delta=-1.0), "min_delta")])
+def test_early_stopping_checks_its_arguments(kw, match):
+    with pytest.raises(ValueError, match=match):
+        fo.EarlyStopping(**kw)
+
+
+def test_lr_sweep_checks_its_rates():
+    with pytest.raises(ValueError, match="lrs"):
+        fo.lr_sweep(lambda: LogisticRegression(2), lambda m, lr: fo.SGD(m.params, lr=lr), *separable(), [0.1, -1])

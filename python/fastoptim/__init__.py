@@ -18,10 +18,10 @@ from .optimizer import Optimizer, StepResult
 from .rmsprop import RMSprop
 from .runtime import active_isa, get_num_threads, info, set_num_threads, supported_isas, use_isa
 from .sgd import SGD
-from .training import EarlyStopping, History, fit
+from .training import EarlyStopping, History, SweepResult, fit, lr_sweep
 
 __all__ = [
     "__version__", "Optimizer", "StepResult", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW",
     "FlatParams", "set_num_threads", "get_num_threads", "use_isa", "active_isa", "supported_isas", "info",
-    "fit", "History", "EarlyStopping", "data", "models", "ops", "schedules",
+    "fit", "History", "EarlyStopping", "lr_sweep", "SweepResult", "data", "models", "ops", "schedules",
 ]

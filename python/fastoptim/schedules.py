@@ -1,18 +1,17 @@
-"""Learning-rate schedules and the learning-rate range sweep.
+"""Learning-rate schedules.
 
 A schedule is a callable ``factor(step) -> float`` of the 0-based step count; an
 :class:`LRScheduler` multiplies each parameter group's base learning rate by it and writes
-the result into the group's ``"lr"`` each step, so it works with every optimizer.
+the result into the group's ``"lr"`` each step, so it works with every optimizer. The
+learning-rate range sweep, which trains, is :func:`fastoptim.training.lr_sweep`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import numpy as np
+from typing import Protocol
 
 from .optimizer import Optimizer
 
@@ -107,37 +106,3 @@ class LRScheduler:
             g["lr"] = lr
         self.t += 1
         return self.last_lr
-
-
-@dataclass
-class SweepResult:
-    """Loss after a short run at each learning rate (``inf`` where training diverged)."""
-
-    lrs: list[float]
-    losses: list[float]
-
-    @property
-    def best_lr(self) -> float:
-        return self.lrs[int(np.argmin(self.losses))]
-
-
-def lr_sweep(make_model: Callable[[], Any], make_optimizer: Callable[[Any, float], Optimizer],
-             X: np.ndarray, y: np.ndarray, lrs: Sequence[float], *, epochs: int = 2,
-             batch_size: int | None = 32, seed: int = 0, diverge_factor: float = 4.0) -> SweepResult:
-    """Train a fresh model briefly at each learning rate and return the final training loss:
-    too small a rate learns slowly, too large a one diverges (the textbook's figure). A run
-    whose loss ends non-finite or above ``diverge_factor`` times the initial loss counts as
-    diverged (``inf``)."""
-    from .training import fit  # fit builds on this module's schedules
-
-    losses = []
-    for lr in lrs:
-        model = make_model()
-        initial = model.loss(X, y)
-        opt = make_optimizer(model, float(lr))
-        hist = fit(model, opt, X, y, epochs=epochs, batch_size=batch_size, seed=seed, progress=False,
-                   stop_on_divergence=True)
-        final = hist.train_loss[-1] if hist.train_loss else math.inf
-        diverged = not math.isfinite(final) or final > diverge_factor * initial
-        losses.append(math.inf if diverged else final)
-    return SweepResult([float(x) for x in lrs], losses)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
+from ..outputs import write_json as strict_write_json
 from ..runtime import info
 
 CONTENDER_ORDER = ("fastoptim", "probe", "numpy", "torch_forloop", "torch_foreach", "torch_fused", "deepspeed")
@@ -54,38 +54,51 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plots(result: dict[str, Any], out: str) -> list[str]:
-    """Per rule: GB/s vs size at each thread count with the probe as the roof, and fastoptim's
-    speed-up over each peer. Returns the written paths ([] without matplotlib)."""
-    try:
-        import matplotlib
+# One look per contender in every chart and row (a peer keeps its colour in the GB/s row and
+# in the speed-up row).
+CONTENDER_STYLE: dict[str, dict[str, Any]] = {
+    "fastoptim": {"color": "#1f77b4", "marker": "o", "linestyle": "-", "linewidth": 2.2},
+    "probe": {"color": "black", "marker": "", "linestyle": "--", "linewidth": 2.0},
+    "numpy": {"color": "#ff7f0e", "marker": "s", "linestyle": "-"},
+    "torch_forloop": {"color": "#2ca02c", "marker": "^", "linestyle": "-"},
+    "torch_foreach": {"color": "#d62728", "marker": "v", "linestyle": "-"},
+    "torch_fused": {"color": "#9467bd", "marker": "D", "linestyle": "-"},
+    "deepspeed": {"color": "#8c564b", "marker": "P", "linestyle": "-"},
+}
+CONTENDER_LABEL = {"probe": "roof (streaming probe)"}
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return []
-    os.makedirs(out, exist_ok=True)
-    paths = []
+
+def _pyplot() -> Any:
+    from ..optional import require
+
+    matplotlib = require("matplotlib", what="drawing charts", extra="demo")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def rule_figure(result: dict[str, Any], rule: str) -> Any:
+    """One rule's chart (a matplotlib Figure): per thread count, GB/s vs size of every
+    contender with the probe as the roof (top row), and fastoptim's speed-up over each peer
+    (bottom row), each contender in its :data:`CONTENDER_STYLE` in both rows."""
+    plt = _pyplot()
     cols = _contenders(result)
-    for rule in dict.fromkeys(p["rule"] for p in result["points"]):
-        pts = [p for p in result["points"] if p["rule"] == rule]
-        threads = sorted({p["threads"] for p in pts})
-        fig, axes = plt.subplots(2, len(threads), figsize=(5.5 * len(threads), 8), squeeze=False)
-        for j, t in enumerate(threads):
-            sel = sorted((p for p in pts if p["threads"] == t), key=lambda p: (p["dtype"], p["n"]))
+    pts = [p for p in result["points"] if p["rule"] == rule]
+    threads = sorted({p["threads"] for p in pts})
+    dtypes = sorted({p["dtype"] for p in pts})
+    fig, axes = plt.subplots(2, len(threads), figsize=(max(8.0, 5.5 * len(threads)), 8), squeeze=False)
+    for j, t in enumerate(threads):
+        for dtype in dtypes:
+            sel = sorted((p for p in pts if p["threads"] == t and p["dtype"] == dtype), key=lambda p: p["n"])
+            suffix = f" {dtype}" if len(dtypes) > 1 else ""
+            dash = {} if dtype == dtypes[0] else {"linestyle": ":"}
             ax = axes[0][j]
             for c in cols:
                 xs = [p["n"] for p in sel if c in p["results"]]
                 ys = [p["results"][c]["gbps"] for p in sel if c in p["results"]]
                 if xs:
-                    style = dict(color="black", linestyle="--", linewidth=2) if c == "probe" else dict(marker="o")
-                    ax.plot(xs, ys, label="roof (streaming probe)" if c == "probe" else c, **style)
-            ax.set_xscale("log")
-            ax.set_title(f"{rule}, {t} thread{'s' if t > 1 else ''}: GB/s (minimum bytes / time)")
-            ax.set_xlabel("elements")
-            ax.set_ylabel("GB/s")
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=8)
+                    ax.plot(xs, ys, label=CONTENDER_LABEL.get(c, c) + suffix, **{**CONTENDER_STYLE[c], **dash})
             ax = axes[1][j]
             for c in cols:
                 if c in ("fastoptim", "probe"):
@@ -93,26 +106,51 @@ def plots(result: dict[str, Any], out: str) -> list[str]:
                 xs = [p["n"] for p in sel if c in p["speedup"]]
                 ys = [p["speedup"][c] for p in sel if c in p["speedup"]]
                 if xs:
-                    ax.plot(xs, ys, marker="o", label=f"vs {c}")
-            ax.axhline(1.0, color="gray", linewidth=1)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_title(f"{rule}, {t} thread{'s' if t > 1 else ''}: fastoptim speed-up")
-            ax.set_xlabel("elements")
-            ax.set_ylabel("peer time / fastoptim time")
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=8)
-        fig.suptitle(machine_line(result), fontsize=8)
-        fig.tight_layout()
+                    ax.plot(xs, ys, label=CONTENDER_LABEL.get(c, c) + suffix, **{**CONTENDER_STYLE[c], **dash})
+        threads_txt = f"{t} thread{'s' if t > 1 else ''}"
+        ax = axes[0][j]
+        ax.set_xscale("log")
+        ax.set_title(f"{rule}, {threads_txt}: GB/s (minimum bytes / time)", fontsize=10)
+        ax.set_xlabel("elements")
+        ax.set_ylabel("GB/s")
+        ax.grid(True, which="both", alpha=0.3)
+        ax = axes[1][j]
+        ax.axhline(1.0, color="gray", linewidth=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{rule}, {threads_txt}: fastoptim's speed-up (> 1: faster)", fontsize=10)
+        ax.set_xlabel("elements")
+        ax.set_ylabel("peer time / fastoptim time")
+        ax.grid(True, which="both", alpha=0.3)
+    # One legend for every panel (a contender looks the same in all of them), outside the data.
+    handles: dict[str, Any] = {}
+    for ax in axes.flat:
+        for line in ax.get_lines():
+            if not line.get_label().startswith("_"):
+                handles.setdefault(line.get_label(), line)
+    fig.suptitle(machine_line(result), fontsize=8)
+    fig.tight_layout()
+    # below the panels; savefig(bbox_inches="tight") grows the canvas to hold it
+    fig.legend(list(handles.values()), list(handles), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncol=min(len(handles), 4 if len(threads) == 1 else 6), fontsize=9, frameon=False)
+    return fig
+
+
+def plots(result: dict[str, Any], out: str) -> list[str]:
+    """Per rule, ``bench_<rule>.png`` in ``out`` (see :func:`rule_figure`); the written paths."""
+    plt = _pyplot()
+    os.makedirs(out, exist_ok=True)
+    paths = []
+    for rule in dict.fromkeys(p["rule"] for p in result["points"]):
+        fig = rule_figure(result, rule)
         paths.append(os.path.join(out, f"bench_{rule}.png"))
-        fig.savefig(paths[-1], dpi=100)
+        fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
         plt.close(fig)
     return paths
 
 
 def write_json(path: str, **payload: Any) -> None:
-    """Write ``payload`` with the machine description (``fastoptim.info()``) as JSON to ``path``."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        json.dump({"machine": info(), **payload}, f, indent=1)
+    """Write ``payload`` with the machine description (``fastoptim.info()``) as strict JSON
+    (non-finite numbers as null) to ``path``."""
+    strict_write_json(path, {"machine": info(), **payload})
     print(f"# wrote {path}")

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..optional import install_hint
 from .contenders import OURS, set_threads, torch_available, torch_step
 from .machine import available_memory_bytes, describe
 from .numpy_peer import numpy_step
@@ -65,13 +66,16 @@ def peer_availability(peers: Sequence[str]) -> tuple[list[str], list[dict[str, s
         if peer not in PEERS:
             raise ValueError(f"peers: unknown peer {peer!r}; choose from {PEERS}")
         if peer.startswith("torch") and torch_available() is None:
-            skipped.append({"peer": peer, "reason": "torch is not installed"})
+            skipped.append({"peer": peer, "reason": install_hint(f"the {peer} peer", "torch", None)})
         elif peer == "deepspeed":
             try:
                 from deepspeed.ops.adam import DeepSpeedCPUAdam  # noqa: F401
                 ok.append(peer)
-            except Exception as exc:  # ImportError, or its op failing to build
-                skipped.append({"peer": peer, "reason": f"DeepSpeedCPUAdam not importable ({type(exc).__name__})"})
+            except ImportError:
+                skipped.append({"peer": peer, "reason": install_hint("the deepspeed peer", "deepspeed", None)})
+            except Exception as exc:  # its op failing to build
+                skipped.append({"peer": peer, "reason": f"DeepSpeedCPUAdam not importable ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0] if str(exc) else ''})"})
         else:
             ok.append(peer)
     return ok, skipped

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import DTypeLike
 
-from .base import Model
+from .base import Model, check_count
 
 
 class LinearRegression(Model):
@@ -20,17 +20,24 @@ class LinearRegression(Model):
 
     def __init__(self, n_features: int, *, seed: int = 0, dtype: DTypeLike = np.float32) -> None:
         rng = np.random.default_rng(seed)
+        self.n_features = check_count(n_features)
         super().__init__({"w": rng.normal(0, 0.01, n_features), "b": np.zeros(1)}, dtype)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         p = self.params
         return self._inputs(X) @ p["w"] + p["b"][0]
 
+    def _targets(self, y: np.ndarray, n: int, where: str = "y") -> np.ndarray:
+        shape = np.shape(y)
+        if shape != (n,):
+            raise ValueError(f"{where}: expected {n} targets, shape ({n},), got shape {shape}")
+        dtype = np.asarray(y).dtype
+        if dtype.kind not in "biuf" and dtype.name != "bfloat16":
+            raise ValueError(f"{where}: expected real numbers, got dtype {dtype}")
+        return np.asarray(y, dtype=self.dtype)
+
     def _residual(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        y = np.asarray(y, dtype=self.dtype)
-        if y.shape != (len(X),):
-            raise ValueError(f"y: expected shape ({len(X)},), got {y.shape}")
-        return self.predict(X) - y
+        return self.predict(X) - self._targets(y, len(X))
 
     def loss(self, X: np.ndarray, y: np.ndarray) -> float:
         r = self._residual(X, y)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import DTypeLike
 
-from .base import Model
+from .base import Model, check_count
 
 
 class LogisticRegression(Model):
@@ -18,15 +18,17 @@ class LogisticRegression(Model):
 
     def __init__(self, n_features: int, *, seed: int = 0, dtype: DTypeLike = np.float32) -> None:
         rng = np.random.default_rng(seed)
+        self.n_features = check_count(n_features)
         super().__init__({"w": rng.normal(0, 0.01, n_features), "b": np.zeros(1)}, dtype)
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         return self._inputs(X) @ self.params["w"] + self.params["b"][0]
 
-    def _targets(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _targets(self, y: np.ndarray, n: int, where: str = "y") -> np.ndarray:
         y = np.asarray(y)
-        if y.shape != (len(X),) or not np.all((y == 0) | (y == 1)):
-            raise ValueError(f"y: expected {len(X)} labels in {{0, 1}}")
+        if y.shape != (n,) or not np.all((y == 0) | (y == 1)):
+            raise ValueError(f"{where}: expected {n} labels in {{0, 1}}, got shape {y.shape}"
+                             + ("" if y.shape != (n,) else f", values in [{y.min()}, {y.max()}]"))
         return y.astype(self.dtype)
 
     @staticmethod
@@ -36,11 +38,11 @@ class LogisticRegression(Model):
         return float(np.mean(np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))) - y * z))
 
     def loss(self, X: np.ndarray, y: np.ndarray) -> float:
-        return self._bce(self.logits(X), self._targets(X, y))
+        return self._bce(self.logits(X), self._targets(y, len(X)))
 
     def loss_and_grad(self, X: np.ndarray, y: np.ndarray) -> float:
         X = self._inputs(X)
-        y = self._targets(X, y)
+        y = self._targets(y, len(X))
         z = self.logits(X)
         r = (1.0 / (1.0 + np.exp(-z))).astype(self.dtype) - y
         n = len(X)

@@ -39,6 +39,7 @@ class MLP(Model):
             arrays[f"W{i}"] = glorot(rng, a, b)
             arrays[f"b{i}"] = np.zeros(b)
         self.sizes = sizes
+        self.n_features = sizes[0]
         self.activation = activation
         self.n_classes = n_classes
         super().__init__(arrays, dtype)
@@ -61,14 +62,17 @@ class MLP(Model):
     def logits(self, X: np.ndarray) -> np.ndarray:
         return self._forward(X)[-1]
 
+    def _targets(self, y: np.ndarray, n: int, where: str = "y") -> np.ndarray:
+        return one_hot_labels(y, self.n_classes, n, where)
+
     def loss(self, X: np.ndarray, y: np.ndarray) -> float:
-        y = one_hot_labels(y, self.n_classes)
         logp = log_softmax_rows(self.logits(X).astype(np.float64))
+        y = one_hot_labels(y, self.n_classes, len(logp))
         return float(-np.mean(logp[np.arange(len(y)), y]))
 
     def loss_and_grad(self, X: np.ndarray, y: np.ndarray) -> float:
-        y = one_hot_labels(y, self.n_classes)
         outs = self._forward(X)
+        y = one_hot_labels(y, self.n_classes, len(outs[0]))
         n = len(y)
         logp = log_softmax_rows(outs[-1].astype(np.float64))
         d = np.exp(logp)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import DTypeLike
 
-from .base import Model, log_softmax_rows, one_hot_labels
+from .base import Model, check_count, log_softmax_rows, one_hot_labels
 
 
 class SoftmaxRegression(Model):
@@ -19,20 +19,24 @@ class SoftmaxRegression(Model):
 
     def __init__(self, n_features: int, n_classes: int, *, seed: int = 0, dtype: DTypeLike = np.float32) -> None:
         rng = np.random.default_rng(seed)
-        self.n_classes = n_classes
+        self.n_features = check_count(n_features)
+        self.n_classes = check_count(n_classes, "n_classes")
         super().__init__({"W": rng.normal(0, 0.01, (n_features, n_classes)), "b": np.zeros(n_classes)}, dtype)
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         return self._inputs(X) @ self.params["W"] + self.params["b"]
 
+    def _targets(self, y: np.ndarray, n: int, where: str = "y") -> np.ndarray:
+        return one_hot_labels(y, self.n_classes, n, where)
+
     def loss(self, X: np.ndarray, y: np.ndarray) -> float:
-        y = one_hot_labels(y, self.n_classes)
         logp = log_softmax_rows(self.logits(X).astype(np.float64))
+        y = one_hot_labels(y, self.n_classes, len(logp))
         return float(-np.mean(logp[np.arange(len(y)), y]))
 
     def loss_and_grad(self, X: np.ndarray, y: np.ndarray) -> float:
         X = self._inputs(X)
-        y = one_hot_labels(y, self.n_classes)
+        y = one_hot_labels(y, self.n_classes, len(X))
         logp = log_softmax_rows(self.logits(X).astype(np.float64))
         n = len(X)
         d = np.exp(logp)

@@ -1,5 +1,6 @@
 // pybind11 module fastoptim._core: thin bindings. Validation lives in buffers.cpp and
-// rules.cpp, kernels in isa_kernels.cpp, dispatch in dispatch.cpp, threads in parallel.cpp.
+// rules.cpp, kernels in isa_kernels.cpp, dispatch in dispatch.cpp, threads in parallel.cpp,
+// multi-plan steps in step_plan.cpp.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -64,11 +65,7 @@ py::dict build_info() {
 #endif
   d["cxx_flags"] = FASTOPTIM_CXX_FLAGS;
   d["isa_flags"] = FASTOPTIM_ISA_FLAGS;
-#ifdef _OPENMP
-  d["openmp"] = _OPENMP;
-#else
-  d["openmp"] = py::none();
-#endif
+  d["threads"] = "fastoptim's own pool (std::thread; fork-safe, no OpenMP runtime)";
   return d;
 }
 
@@ -88,29 +85,6 @@ PYBIND11_MODULE(_core, m) {
       .def("step", &StepPlan::step, py::arg("grads"), py::arg("hyper"), py::arg("step"),
            py::arg("grad_scale") = 1.0, py::arg("max_grad_norm") = py::none(), py::arg("check_finite") = false,
            "Update params and state in place. Returns (grad_norm or None, found_inf).")
-      .def("load", &StepPlan::load, py::arg("grads"), py::arg("hyper"), py::arg("step"),
-           py::arg("addresses") = false)
-      .def(
-          "step_addresses",
-          [](StepPlan& p, py::list addresses, py::sequence hyper, std::int64_t step) {
-            p.load(addresses, hyper, step, true);
-            p.apply(1.0);
-          },
-          py::arg("addresses"), py::arg("hyper"), py::arg("step"),
-          "Step with gradients given as addresses of C-contiguous buffers shaped and typed like the "
-          "params (the caller guarantees it; for fastoptim.torch, where torch enforces both).")
-      .def(
-          "grad_stats",
-          [](const StepPlan& p) {
-            GradStats st;
-            {
-              py::gil_scoped_release nogil;
-              st = p.grad_stats();
-            }
-            return py::make_tuple(st.sum_squares, st.finite);
-          },
-          "Sum of squares and finiteness of the loaded gradients: (float, bool).")
-      .def("apply", &StepPlan::apply, py::arg("gmul"))
       .def_property_readonly("numel", &StepPlan::numel)
       .def_property_readonly("num_tensors", &StepPlan::num_tensors)
       .def_property_readonly("dtype", &StepPlan::dtype)
@@ -136,6 +110,14 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("sum_squares"), py::arg("grad_scale") = 1.0, py::arg("max_grad_norm") = py::none(),
       "(norm of the unscaled gradients, multiplier for the stored gradients).");
+  m.def("step_plans", &step_plans, py::arg("plans"), py::arg("grads"), py::arg("hypers"), py::arg("steps"),
+        py::arg("counters"), py::arg("grad_scale") = 1.0, py::arg("max_grad_norm") = py::none(),
+        py::arg("check_finite") = false, py::arg("addresses") = false,
+        "One step over several plans, all or nothing: validate every plan's grads (arrays, or with "
+        "addresses=True integer addresses of C-contiguous buffers shaped and typed like the params, "
+        "which the caller guarantees) and hyperparameters, one global gradient pass if clipping or "
+        "checking, apply every plan, then add 1 to each counter (1-element int64/float32/float64 "
+        "arrays). Returns (grad_norm or None, found_inf, skipped).");
   m.def("rule_hyper_names", [](const std::string& rule) {
     const RuleSpec& s = rule_spec(rule_from_name(rule));
     return std::vector<std::string>(s.hyper, s.hyper + s.n_hyper);
@@ -147,9 +129,14 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("get_num_threads", &num_threads);
   m.def("set_num_threads", [](int n) {
-    if (n < 1) throw py::value_error("n: number of threads must be >= 1, got " + std::to_string(n));
-    set_num_threads(n);
+    try {
+      set_num_threads(n);
+    } catch (const std::invalid_argument& e) {
+      throw py::value_error(e.what());
+    }
   });
+  m.attr("MAX_THREADS") = kMaxThreads;
+  m.def("fork_handler_installed", &fork_handler_installed);
   m.def("get_min_elements_per_thread", &min_elements_per_thread);
   m.def("set_min_elements_per_thread", &set_min_elements_per_thread);
   m.def("threads_for", &threads_for, py::arg("numel"));

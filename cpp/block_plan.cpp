@@ -50,8 +50,8 @@ BlockPlan::BlockPlan(const std::string& rule, py::list params, py::dict codes, p
       const Label cl{"codes", spec.state[k], i}, sl{"scales", spec.state[k], i};
       const ArrayRef c = check_plain(code_lists[k][i], cl, u8, size);
       const ArrayRef s = check_plain(scale_lists[k][i], sl, f32, blocks_of(size));
-      written_.add(c, cl);
-      written_.add(s, sl);
+      bind(code_lists[k][i], c, cl);
+      bind(scale_lists[k][i], s, sl);
       codes_[i][k] = static_cast<std::uint8_t*>(c.data);
       scales_[i][k] = static_cast<float*>(s.data);
     }

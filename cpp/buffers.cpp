@@ -118,6 +118,33 @@ ArrayRef check_plain(py::handle obj, const Label& label, const py::dtype& want, 
   return ArrayRef{proxy->data, size, size * std::size_t(arr.itemsize())};
 }
 
+namespace {
+constexpr int kBoundFlags = npy::NPY_ARRAY_C_CONTIGUOUS_ | npy::NPY_ARRAY_ALIGNED_ | npy::NPY_ARRAY_WRITEABLE_;
+
+std::size_t elements(const py::detail::PyArray_Proxy* a) {
+  std::size_t size = 1;
+  for (int d = 0; d < a->nd; ++d) size *= std::size_t(a->dimensions[d]);
+  return size;
+}
+}  // namespace
+
+void BoundArrays::add(py::handle obj, const ArrayRef& ref, const Label& label) {
+  const auto* a = py::detail::array_proxy(obj.ptr());
+  const int type_num = py::detail::array_descriptor_proxy(a->descr)->type_num;
+  bound_.push_back(Bound{obj.ptr(), ref.data, ref.size, type_num, a->flags & kBoundFlags, label});
+}
+
+void BoundArrays::check() const {
+  for (const Bound& b : bound_) {
+    const auto* a = py::detail::array_proxy(b.obj);
+    if (a->data != b.data || (a->flags & kBoundFlags) != b.flags ||
+        py::detail::array_descriptor_proxy(a->descr)->type_num != b.type_num || elements(a) != b.size)
+      throw py::value_error(b.label.str() + " was changed in place (its memory, dtype, size, layout or "
+                            "writeability) after the optimizer was built over it; build the optimizer "
+                            "again over the arrays as they are now");
+  }
+}
+
 void WrittenRanges::add(const ArrayRef& a, const Label& label) {
   if (a.nbytes == 0) return;
   const auto lo = reinterpret_cast<std::uintptr_t>(a.data);
@@ -142,6 +169,16 @@ void WrittenRanges::check_disjoint(const ArrayRef& a, const Label& label) const 
   if (it != ranges_.end() && it->lo < hi)
     throw py::value_error(label.str() + " shares memory with " + it->label.str() +
                           "; gradients must not alias parameters or optimizer state");
+}
+
+void WrittenRanges::check_disjoint_from(const WrittenRanges& other) const {
+  for (const Range& r : other.ranges_) {
+    auto it = std::upper_bound(ranges_.begin(), ranges_.end(), r.lo,
+                               [](std::uintptr_t v, const Range& x) { return v < x.hi; });
+    if (it != ranges_.end() && it->lo < r.hi)
+      throw py::value_error(r.label.str() + " of one parameter group shares memory with " + it->label.str() +
+                            " of another; a parameter or state buffer may belong to one group only");
+  }
 }
 
 }  // namespace fastoptim

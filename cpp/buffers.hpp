@@ -61,6 +61,8 @@ class WrittenRanges {
   void seal();
   // Throws ValueError naming both if `a` overlaps a sealed range.
   void check_disjoint(const ArrayRef& a, const Label& label) const;
+  // Throws ValueError naming both if a range of `other` overlaps one of these (both sealed).
+  void check_disjoint_from(const WrittenRanges& other) const;
 
  private:
   struct Range {
@@ -68,6 +70,29 @@ class WrittenRanges {
     Label label;
   };
   std::vector<Range> ranges_;
+};
+
+// The arrays a plan was built over, as they were then (memory, dtype, size, layout). A NumPy
+// array can change under a plan without a new object: ndarray.resize(refcheck=False) moves
+// its memory, assigning .dtype or .shape re-interprets it, setflags(write=False) freezes it.
+// check() runs before every step and refuses a changed array by name.
+class BoundArrays {
+ public:
+  // obj must stay alive as long as this (the plan keeps a reference).
+  void add(py::handle obj, const ArrayRef& ref, const Label& label);
+  // Throws ValueError naming the first array that is no longer what the plan was built over.
+  void check() const;
+
+ private:
+  struct Bound {
+    PyObject* obj;
+    void* data;
+    std::size_t size;
+    int type_num;
+    int flags;
+    Label label;
+  };
+  std::vector<Bound> bound_;
 };
 
 }  // namespace fastoptim

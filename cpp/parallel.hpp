@@ -1,13 +1,18 @@
-// Thread control: one OpenMP parallel region per step, over equal, cache-line-aligned ranges
-// of the concatenated elements of all tensors in a step. Below a measured size the step runs
-// on the calling thread (no fork/join).
+// Thread control: one parallel region per step (fastoptim's own thread pool, parallel.cpp),
+// over equal, cache-line-aligned ranges of the concatenated elements of all tensors in a
+// step. Below a measured size the step runs on the calling thread (no fork/join).
 #pragma once
 #include <cstddef>
 
 namespace fastoptim {
 
+// The most threads a step may use (set_num_threads refuses more).
+constexpr int kMaxThreads = 1024;
+
 int num_threads();
-void set_num_threads(int n);  // n >= 1
+void set_num_threads(int n);  // std::invalid_argument unless 1 <= n <= kMaxThreads
+// Whether a forked child is given a fresh pool (pthread_atfork registered).
+bool fork_handler_installed();
 // A thread is given at least this many elements; smaller steps use fewer threads.
 std::size_t min_elements_per_thread();
 void set_min_elements_per_thread(std::size_t n);
@@ -21,7 +26,7 @@ int threads_for(std::size_t total);
 template <class F>
 void parallel_ranges(std::size_t total, std::size_t align, F&& fn);
 
-// Implementation detail of parallel_ranges (defined in parallel.cpp, where OpenMP lives).
+// Implementation detail of parallel_ranges (defined in parallel.cpp, where the pool lives).
 void run_parallel(int nthreads, void (*body)(void*, int), void* ctx);
 
 template <class F>

@@ -57,7 +57,7 @@ StepPlan::StepPlan(const std::string& rule, py::list params, bool maximize, bool
   for (std::size_t i = 0; i < n; ++i) {
     const Label pl{"params", nullptr, i};
     const ArrayRef p = check_array(params[i], pl, dtype_, true);
-    written_.add(p, pl);
+    bind(params[i], p, pl);
     seg_.ptrs[i] = {p.data, nullptr, nullptr, nullptr, nullptr};
     seg_.offsets[i + 1] = seg_.offsets[i] + p.size;
   }
@@ -113,7 +113,7 @@ StepPlan::StepPlan(const std::string& rule, py::list params, py::dict state, boo
       const Label sl{"state", spec.state[k], i};
       const ArrayRef st = bf16_state_ ? check_low_array(streams[k][i], sl, kBF16, true, params_[i])
                                       : check_array(streams[k][i], sl, dtype_, true, params_[i]);
-      written_.add(st, sl);
+      bind(streams[k][i], st, sl);
       seg_.ptrs[i][2 + k] = st.data;
     }
   }
@@ -134,7 +134,7 @@ void StepPlan::bind_outputs(py::handle outputs) {
   for (std::size_t i = 0; i < num_tensors(); ++i) {
     const Label ol{"outputs", nullptr, i};
     const ArrayRef o = check_low_array(list[i], ol, LowDtype(low_), true, params_[i]);
-    written_.add(o, ol);
+    bind(list[i], o, ol);
     seg_.ptrs[i][kOutStream] = o.data;
   }
   seg_.elem_size[1] = seg_.elem_size[kOutStream] = 2;
@@ -212,8 +212,22 @@ ArrayRef StepPlan::grad_at_address(py::handle address, std::size_t i, const Labe
   return ArrayRef{data, size, size * seg_.elem_size[1]};
 }
 
+void StepPlan::bind(py::handle obj, const ArrayRef& ref, const Label& label) {
+  written_.add(ref, label);
+  bound_.add(obj, ref, label);
+}
+
+void StepPlan::check_grads_disjoint(const WrittenRanges& other) const {
+  require_loaded();
+  for (std::size_t i = 0; i < num_tensors(); ++i) {
+    const std::size_t size = seg_.offsets[i + 1] - seg_.offsets[i];
+    other.check_disjoint(ArrayRef{seg_.ptrs[i][1], size, size * seg_.elem_size[1]}, Label{"grads", nullptr, i});
+  }
+}
+
 void StepPlan::load(py::list grads, py::sequence hyper, std::int64_t step, bool addresses) {
   loaded_ = false;
+  bound_.check();
   double h[kMaxHyper];
   parse_hyper(rule_, hyper, h);
   check_hyper(rule_, h, flags_);
@@ -249,6 +263,7 @@ void StepPlan::apply(double gmul) {
 
 py::tuple StepPlan::step(py::list grads, py::sequence hyper, std::int64_t step, double grad_scale,
                          py::object max_grad_norm, bool check_finite) {
+  PlanClaim claim(*this);
   check_grad_pipeline(grad_scale, max_grad_norm);
   load(grads, hyper, step);
   if (max_grad_norm.is_none() && !check_finite) {
@@ -264,6 +279,110 @@ py::tuple StepPlan::step(py::list grads, py::sequence hyper, std::int64_t step, 
   if (check_finite && !st.finite) loaded_ = false;
   else apply(gm.gmul);
   return py::make_tuple(gm.norm, !st.finite);
+}
+
+PlanClaim::PlanClaim(StepPlan& plan) : plan_(&plan) {
+  if (plan.busy_.exchange(true, std::memory_order_acquire)) {
+    plan_ = nullptr;
+    throw std::runtime_error("this optimizer is being stepped by another thread; step one optimizer from "
+                             "one thread at a time (separate optimizers may step concurrently)");
+  }
+}
+
+PlanClaim::~PlanClaim() {
+  if (!plan_) return;
+  plan_->loaded_ = false;  // grads of an unfinished step are forgotten
+  plan_->busy_.store(false, std::memory_order_release);
+}
+
+namespace {
+enum class CounterType { kI64, kF32, kF64 };
+
+struct Counter {
+  void* data;
+  CounterType type;
+};
+
+Counter check_counter(py::handle obj, std::size_t i) {
+  const std::string label = "counters[" + std::to_string(i) + "]";
+  if (!py::isinstance<py::array>(obj)) throw py::type_error(label + " must be a numpy.ndarray");
+  auto arr = py::reinterpret_borrow<py::array>(obj);
+  if (arr.size() != 1) throw py::value_error(label + " must hold exactly one element");
+  if (!arr.writeable()) throw py::value_error(label + " is read-only");
+  using npy = py::detail::npy_api;
+  if (!(py::detail::array_proxy(obj.ptr())->flags & npy::NPY_ARRAY_ALIGNED_))
+    throw py::value_error(label + " is not aligned");
+  const py::dtype dt = arr.dtype();
+  if (dt.equal(py::dtype::of<std::int64_t>())) return {arr.mutable_data(), CounterType::kI64};
+  if (dt.equal(py::dtype::of<float>())) return {arr.mutable_data(), CounterType::kF32};
+  if (dt.equal(py::dtype::of<double>())) return {arr.mutable_data(), CounterType::kF64};
+  throw py::type_error(label + " must be int64, float32 or float64, got " + std::string(py::str(dt)));
+}
+
+void advance(const Counter& c) {
+  switch (c.type) {
+    case CounterType::kI64: *static_cast<std::int64_t*>(c.data) += 1; break;
+    case CounterType::kF32: *static_cast<float*>(c.data) += 1.0f; break;
+    case CounterType::kF64: *static_cast<double*>(c.data) += 1.0; break;
+  }
+}
+}  // namespace
+
+py::tuple step_plans(py::list plans, py::list grads, py::list hypers, py::list steps, py::list counters,
+                     double grad_scale, py::object max_grad_norm, bool check_finite, bool addresses) {
+  const std::size_t n = py::len(plans);
+  if (py::len(grads) != n || py::len(hypers) != n || py::len(steps) != n)
+    throw py::value_error("step_plans: plans, grads, hypers and steps must have one entry per plan");
+  check_grad_pipeline(grad_scale, max_grad_norm);
+  std::vector<StepPlan*> ps(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    ps[i] = plans[i].cast<StepPlan*>();
+    for (std::size_t j = 0; j < i; ++j)
+      if (ps[j] == ps[i]) throw py::value_error("plans[" + std::to_string(i) + "]: the same plan twice in one step");
+  }
+  std::vector<Counter> cs;
+  cs.reserve(py::len(counters));
+  for (std::size_t i = 0; i < py::len(counters); ++i) cs.push_back(check_counter(counters[i], i));
+  std::vector<PlanClaim> claims;
+  claims.reserve(n);
+  for (StepPlan* p : ps) claims.emplace_back(*p);
+  for (std::size_t i = 0; i < n; ++i) {
+    const py::object step = steps[i];
+    if (!PyLong_Check(step.ptr())) throw py::type_error("steps[" + std::to_string(i) + "] must be an int");
+    ps[i]->load(py::reinterpret_borrow<py::list>(grads[i]), py::reinterpret_borrow<py::sequence>(hypers[i]),
+                step.cast<std::int64_t>(), addresses);
+  }
+  if (n > 1) {  // a gradient may not alias what another plan writes, nor plans one another
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < n; ++j)
+        if (i != j) {
+          ps[i]->check_grads_disjoint(ps[j]->written());
+          if (j < i) ps[i]->written().check_disjoint_from(ps[j]->written());
+        }
+  }
+  const bool need_stats = check_finite || !max_grad_norm.is_none();
+  double gmul = 1.0 / grad_scale;
+  GradStats st{0.0, true};
+  py::object norm = py::none();
+  if (need_stats) {
+    {
+      py::gil_scoped_release nogil;
+      for (StepPlan* p : ps) {
+        const GradStats s = p->grad_stats();
+        st.sum_squares += s.sum_squares;
+        st.finite = st.finite && s.finite;
+      }
+    }
+    const GradMultiplier gm = grad_multiplier(st.sum_squares, grad_scale, max_grad_norm);
+    gmul = gm.gmul;
+    norm = py::float_(gm.norm);
+  }
+  const bool skipped = check_finite && !st.finite;
+  if (!skipped) {
+    for (StepPlan* p : ps) p->apply(gmul);
+    for (const Counter& c : cs) advance(c);
+  }
+  return py::make_tuple(norm, !st.finite, skipped);
 }
 
 }  // namespace fastoptim

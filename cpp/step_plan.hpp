@@ -4,6 +4,7 @@
 // the update in one parallel region each, with the GIL released.
 #pragma once
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -50,6 +51,10 @@ class StepPlan {
   GradStats grad_stats() const;
   virtual void apply(double gmul);
 
+  // Gradients of the loaded step against buffers another plan of the same step writes.
+  void check_grads_disjoint(const WrittenRanges& other) const;
+  const WrittenRanges& written() const { return written_; }
+
   std::size_t numel() const { return seg_.total(); }
   std::size_t num_tensors() const { return seg_.ptrs.size(); }
   const char* dtype() const { return dtype_name(dtype_); }
@@ -66,6 +71,8 @@ class StepPlan {
   // The lists of a {state name: [one array per param]} dict, by stream; marks them present.
   std::array<py::list, kMaxState> state_streams(py::dict state, const char* what);
   void require_loaded() const;
+  // Keeps and checks an array the plan writes (written ranges and the array as it is now).
+  void bind(py::handle obj, const ArrayRef& ref, const Label& label);
 
  private:
   void bind_outputs(py::handle outputs);
@@ -82,12 +89,43 @@ class StepPlan {
   std::uint32_t seed_ = 0;
   Segments seg_;
   WrittenRanges written_;
+  BoundArrays bound_;
   py::list params_;  // keeps params alive and gives grads their expected shapes
   py::list state_;   // keeps state buffers alive
   double hyper_[kMaxHyper] = {};
   std::int64_t step_ = 0;
   bool loaded_ = false;
+
+ private:
+  friend class PlanClaim;
+  std::atomic<bool> busy_{false};
 };
+
+// Holds a plan for one step: the gradients a step loads live in the plan until it is applied,
+// so a second thread stepping the same plan at the same time is refused (RuntimeError), not
+// interleaved. The Python optimizers serialize their steps with a lock before they get here.
+class PlanClaim {
+ public:
+  explicit PlanClaim(StepPlan& plan);
+  PlanClaim(PlanClaim&& other) noexcept : plan_(other.plan_) { other.plan_ = nullptr; }
+  PlanClaim(const PlanClaim&) = delete;
+  PlanClaim& operator=(const PlanClaim&) = delete;
+  PlanClaim& operator=(PlanClaim&&) = delete;
+  ~PlanClaim();
+
+ private:
+  StepPlan* plan_;
+};
+
+// One optimizer step over several plans (the groups of an optimizer, or a group's 8-bit and
+// 32-bit parts), all or nothing: every plan claimed, every gradient and hyperparameter of
+// every plan validated (and every gradient checked against every buffer any plan writes),
+// then one global gradient pass if needed, then every plan applied and every counter (the
+// step counts the caller keeps, 1-element int64/float32/float64 arrays) advanced by one,
+// without returning to Python in between, so that neither an error nor a KeyboardInterrupt
+// can leave some groups stepped and others not. Returns (grad_norm or None, found_inf, skipped).
+py::tuple step_plans(py::list plans, py::list grads, py::list hypers, py::list steps, py::list counters,
+                     double grad_scale, py::object max_grad_norm, bool check_finite, bool addresses);
 
 // Gradient multiplier of the unscale/clip pipeline (torch's clip_grad_norm_ semantics) from
 // the sum of squares of the *scaled* gradients. Validates grad_scale and max_grad_norm.

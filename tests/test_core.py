@@ -1,5 +1,6 @@
-"""fastoptim._core's StepPlan API below the optimizer classes: load/grad_stats/apply, the
-address path used by fastoptim.torch, and the rule tables."""
+"""fastoptim._core's StepPlan API below the optimizer classes: step_plans (one all-or-nothing
+step over several plans, with the step counters it advances), the address path used by
+fastoptim.torch, per-step checks of the bound arrays, and the rule tables."""
 
 import numpy as np
 import pytest
@@ -12,21 +13,92 @@ def plan(n=8, rule="sgd"):
     return p, _core.StepPlan(rule, [p], {})
 
 
-def test_apply_requires_load():
-    _, sp = plan()
-    with pytest.raises(RuntimeError, match="load"):
-        sp.apply(1.0)
-    sp.load([np.ones(8, np.float32)], (0.5, 0.0, 0.0, 0.0), 1)
-    assert sp.grad_stats() == (8.0, True)
-    sp.apply(1.0)
-    with pytest.raises(RuntimeError, match="load"):
-        sp.apply(1.0)  # grads are forgotten after a step
+SGD = (0.5, 0.0, 0.0, 0.0)
+
+
+def step_addresses(sp, addresses, counters=()):
+    return _core.step_plans([sp], [addresses], [SGD], [1], list(counters), addresses=True)
+
+
+def test_step_plans_applies_every_plan_and_advances_counters():
+    p1, sp1 = plan()
+    p2, sp2 = plan(4)
+    counters = [np.zeros(1, np.int64), np.zeros(1, np.float32), np.zeros(1, np.float64)]
+    out = _core.step_plans([sp1, sp2], [[np.ones(8, np.float32)], [np.full(4, 2.0, np.float32)]], [SGD, SGD],
+                           [1, 1], counters)
+    assert out == (None, False, False)
+    np.testing.assert_array_equal(p1, -0.5)
+    np.testing.assert_array_equal(p2, -1.0)
+    assert [c[0] for c in counters] == [1, 1.0, 1.0]
+
+
+def test_step_plans_is_all_or_nothing():
+    p1, sp1 = plan()
+    p2, sp2 = plan(4)
+    counter = np.zeros(1, np.int64)
+    with pytest.raises(ValueError, match=r"grads\[0\] has shape \(3,\)"):  # the second plan's grads are bad
+        _core.step_plans([sp1, sp2], [[np.ones(8, np.float32)], [np.ones(3, np.float32)]], [SGD, SGD], [1, 1],
+                         [counter])
+    with pytest.raises(ValueError, match="lr"):  # the second plan's hyperparameters are bad
+        _core.step_plans([sp1, sp2], [[np.ones(8, np.float32)], [np.ones(4, np.float32)]], [SGD, (-1.0, 0, 0, 0)],
+                         [1, 1], [counter])
+    out = _core.step_plans([sp1, sp2], [[np.ones(8, np.float32)], [np.full(4, np.inf, np.float32)]], [SGD, SGD],
+                           [1, 1], [counter], check_finite=True)
+    assert out[1:] == (True, True)
+    np.testing.assert_array_equal(p1, 0.0)
+    np.testing.assert_array_equal(p2, 0.0)
+    assert counter[0] == 0
+
+
+def test_a_gradient_aliasing_another_plans_param_is_refused():
+    p1, sp1 = plan()
+    p2, sp2 = plan()
+    with pytest.raises(ValueError, match="shares memory with params"):
+        _core.step_plans([sp1, sp2], [[p2], [np.ones(8, np.float32)]], [SGD, SGD], [1, 1], [])
+    np.testing.assert_array_equal(p2, 0.0)
+
+
+def test_plans_sharing_a_param_are_refused():
+    p = np.zeros(8, np.float32)
+    sp1, sp2 = _core.StepPlan("sgd", [p], {}), _core.StepPlan("sgd", [p[:4]], {})
+    with pytest.raises(ValueError, match="of one parameter group shares memory"):
+        _core.step_plans([sp1, sp2], [[np.ones(8, np.float32)], [np.ones(4, np.float32)]], [SGD, SGD], [1, 1], [])
+    with pytest.raises(ValueError, match="same plan twice"):
+        _core.step_plans([sp1, sp1], [[np.ones(8, np.float32)]] * 2, [SGD, SGD], [1, 1], [])
+
+
+@pytest.mark.parametrize("counter,exc", [(np.zeros(2, np.int64), ValueError), (np.zeros(1, np.int32), TypeError),
+                                         ([0], TypeError)])
+def test_bad_counters_are_refused_before_anything_is_written(counter, exc):
+    p, sp = plan()
+    with pytest.raises(exc, match="counters"):
+        _core.step_plans([sp], [[np.ones(8, np.float32)]], [SGD], [1], [counter])
+    np.testing.assert_array_equal(p, 0.0)
+
+
+def test_a_param_changed_in_place_is_refused():
+    p = np.zeros(8, np.float32)
+    sp = _core.StepPlan("sgd", [p], {})
+    p.dtype = np.float64  # same memory, read as 4 float64
+    with pytest.raises(ValueError, match=r"params\[0\] was changed in place"):
+        sp.step([np.ones(4, np.float64)], SGD, 1)
+    p.dtype = np.float32
+    p.setflags(write=False)
+    with pytest.raises(ValueError, match=r"params\[0\] was changed in place"):
+        sp.step([np.ones(8, np.float32)], SGD, 1)
+    q = np.zeros(8, np.float32)
+    sq = _core.StepPlan("sgd", [q], {})
+    del sq  # a plan may be dropped while q lives; q.resize then moves q's memory
+    sq = _core.StepPlan("sgd", [q], {})
+    q.resize(1000, refcheck=False)
+    with pytest.raises(ValueError, match=r"params\[0\] was changed in place"):
+        sq.step([np.ones(1000, np.float32)], SGD, 1)
 
 
 def test_step_by_addresses():
     p, sp = plan()
     g = np.full(8, 2.0, np.float32)
-    sp.step_addresses([g.ctypes.data], (0.5, 0.0, 0.0, 0.0), 1)
+    step_addresses(sp, [g.ctypes.data])
     np.testing.assert_array_equal(p, -1.0)
 
 
@@ -38,14 +110,14 @@ def test_step_by_addresses():
 def test_bad_addresses_are_refused(address, exc, match):
     p, sp = plan()
     with pytest.raises(exc, match=match):
-        sp.step_addresses([address], (0.5, 0.0, 0.0, 0.0), 1)
+        step_addresses(sp, [address])
     np.testing.assert_array_equal(p, 0.0)
 
 
 def test_address_aliasing_a_param_is_refused():
     p, sp = plan()
     with pytest.raises(ValueError, match="shares memory with params"):
-        sp.step_addresses([p.ctypes.data + 4], (0.5, 0.0, 0.0, 0.0), 1)
+        step_addresses(sp, [p.ctypes.data + 4])
 
 
 def test_rule_tables():

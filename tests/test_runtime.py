@@ -71,6 +71,50 @@ def test_threads_for_respects_threshold(restore_threads):
     assert _core.threads_for(10**9) == 2
 
 
+@pytest.mark.parametrize("n", [0, -1, fo.runtime.MAX_THREADS + 1, 10**6, 2**40, 2**70])
+def test_thread_count_is_bounded(n, restore_threads):
+    before = fo.get_num_threads()
+    with pytest.raises(ValueError, match=r"n: number of threads must be in \[1, 1024\]"):
+        fo.set_num_threads(n)
+    assert fo.get_num_threads() == before
+    with pytest.raises((ValueError, TypeError)):
+        _core.set_num_threads(n)  # the C++ binding refuses it too
+    assert fo.get_num_threads() == before
+
+
+FORK_SCRIPT = """
+import multiprocessing, os, sys
+import numpy as np
+import fastoptim as fo
+
+fo.set_num_threads(2)
+
+def train(seed):
+    rng = np.random.default_rng(seed)
+    p = rng.standard_normal(2_000_000).astype(np.float32)
+    g = rng.standard_normal(p.size).astype(np.float32)
+    opt = fo.Adam([p], lr=1e-2)
+    for _ in range(3):
+        opt.step([g])
+    return p.tobytes()
+
+parent = train(0)                      # the parent's pool has run threads just before the fork
+pid = os.fork()
+if pid == 0:                           # a bare fork: the child steps with threads
+    os._exit(0 if train(0) == parent else 3)
+_, status = os.waitpid(pid, 0)
+assert os.WEXITSTATUS(status) == 0, status
+with multiprocessing.get_context("fork").Pool(2) as pool:
+    assert pool.map(train, [0, 0, 1]) == [parent, parent, train(1)]
+print("ok")
+"""
+
+
+def test_forked_children_step_with_threads_and_do_not_hang():
+    out = subprocess.run([sys.executable, "-c", FORK_SCRIPT], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
 def test_set_num_threads_validates(restore_threads):
     with pytest.raises(ValueError, match="threads"):
         fo.set_num_threads(0)
@@ -115,6 +159,6 @@ def test_info_reports_build_and_runtime():
     assert data["isa"] in data["isa_supported"]
     assert set(data["isa_supported"]) <= set(data["isa_compiled"])
     assert data["threads"] == fo.get_num_threads()
-    assert data["openmp"]
+    assert data["thread_pool"] and data["fork_safe"] is True
     assert "march=native" not in data["cxx_flags"] + data["isa_flags"]
     assert data["compiler"]

@@ -22,6 +22,8 @@ class Adagrad(Optimizer):
     """
 
     rule = "adagrad"
+    _checkpoint_keys = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+    _required_buffers = ("sum",)
 
     def __init__(self, params: Any, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,

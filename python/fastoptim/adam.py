@@ -24,6 +24,8 @@ class Adam(Optimizer):
     """
 
     rule = "adam"
+    _checkpoint_keys = ("lr", "betas", "eps", "weight_decay", "amsgrad")
+    _required_buffers = ("exp_avg", "exp_avg_sq")
     _decoupled = False
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),

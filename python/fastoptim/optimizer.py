@@ -8,6 +8,8 @@ per element happens in ``fastoptim._core``; this layer validates structure and o
 from __future__ import annotations
 
 import copy
+import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
@@ -18,7 +20,7 @@ from . import _core
 from .flat_params import aligned_full_like
 from .mixed_precision import check_group_dtypes, master_copy
 from .param_structure import GroupLayout, group_layout, is_group_list
-from .quantized_state import Quantized8, bf16_full_like, quantized_state
+from .quantized_state import Quantized8, bf16_full_like, bfloat16_dtype, quantized_state
 
 
 class StepResult(NamedTuple):
@@ -43,14 +45,28 @@ _PLAIN_STEP = StepResult(None, False, False)
 @dataclass
 class _GroupState:
     layout: GroupLayout
-    step: int = 0
+    # The group's step count, a 1-element int64 array that the C++ step advances itself, in
+    # the same call that applies the step: a KeyboardInterrupt cannot separate the two.
+    counter: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     buffers: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    initialized: set[str] = field(default_factory=set)  # buffers that hold data (SGD momentum)
+    # The step count at which each buffer was created: it holds data once the count passed it
+    # (SGD's momentum buffer starts as the first gradient). -1: loaded from a checkpoint.
+    born: dict[str, int] = field(default_factory=dict)
     # StepPlans with the indices of the params each steps (None: all of them); two when some
     # params keep 8-bit block-wise state and the small ones 32-bit state.
     plans: list[tuple[Any, list[int] | None]] = field(default_factory=list)
     plan_key: Any = None
     masters: list[np.ndarray] | None = None  # float32 master weights of 16-bit params
+
+    @property
+    def step(self) -> int:
+        return int(self.counter[0])
+
+    @property
+    def initialized(self) -> set[str]:
+        """The buffers that hold data."""
+        step = self.step
+        return {name for name in self.buffers if step > self.born.get(name, 0)}
 
     @property
     def stepped(self) -> list[np.ndarray]:
@@ -68,8 +84,14 @@ class Optimizer:
     """
 
     rule: ClassVar[str]
+    # Options every checkpoint of this optimizer (and of its torch.optim namesake) carries;
+    # one that lacks any is refused as a checkpoint of another optimizer.
+    _checkpoint_keys: ClassVar[tuple[str, ...]] = ("lr",)
+    # State buffers that exist whenever a param has any state (options add the others).
+    _required_buffers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
+        self._lock = threading.Lock()  # one step (or load) at a time; other threads wait
         self.defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
         self._groups: list[_GroupState] = []
@@ -144,6 +166,8 @@ class Optimizer:
         key = self._structure_key(group)
         if gs.plans and key == gs.plan_key:
             return gs.plans
+        if gs.plans:  # an option changed through param_groups since the last step: check it first
+            self._check_group(group)
         fill = self._state_fill(group)
         flags = self._flags(group)
         arrays = gs.stepped
@@ -156,14 +180,21 @@ class Optimizer:
                 return e and isinstance(b, Quantized8)
             return b.dtype.itemsize == (2 if half else a.dtype.itemsize)
 
+        born = {}
+        live = gs.initialized
         for name, value in fill.items():
             old = gs.buffers.get(name)
             if old is not None and all(fits(b, a, e) for b, a, e in zip(old, arrays, eight)):
-                buffers[name] = old
+                buffers[name], born[name] = old, gs.born.get(name, 0)
+            elif old is not None and name in live:
+                raise ValueError(f"state_bits: the group's state {name!r} holds data in another format "
+                                 "(state_bits or min_8bit_size changed after steps were taken); changing "
+                                 "the state format of a running optimizer would discard its state. Set it "
+                                 "back, or build a new optimizer with the new format")
             else:
                 buffers[name] = [Quantized8.zeros(p.size) if e else bf16_full_like(p, value) if half
                                  else aligned_full_like(p, value) for p, e in zip(arrays, eight)]
-                gs.initialized.discard(name)
+                born[name] = gs.step
         small = [i for i, e in enumerate(eight) if not e]
         large = [i for i, e in enumerate(eight) if e]
         plans: list[tuple[Any, list[int] | None]] = []
@@ -179,8 +210,7 @@ class Optimizer:
             scales = {n: [b[i].scales for i in large] for n, b in buffers.items()}
             plans.append((_core.BlockPlan(self.rule, [arrays[i] for i in large], codes, scales, *flags,
                                           seed=int(group["seed"])), None if not small else large))
-        gs.buffers, gs.plans, gs.plan_key = buffers, plans, key
-        gs.initialized &= set(buffers)
+        gs.buffers, gs.born, gs.plans, gs.plan_key = buffers, born, plans, key
         return plans
 
     # -- stepping -------------------------------------------------------------------------------
@@ -209,48 +239,33 @@ class Optimizer:
 
         All inputs are validated before anything is written.
         """
-        if len(self._groups) == 1 and len(self._groups[0].plans) == 1:  # the lean path: one C++ call
-            gs, group = self._groups[0], self.param_groups[0]
-            (plan, _), = self._sync_plan(group, gs)
-            norm, found_inf = plan.step(gs.layout.grads(grads, "grads"), self._hyper(group),
-                                        self._kernel_step(gs), grad_scale, max_grad_norm, skip_nonfinite)
-            if found_inf and skip_nonfinite:
-                result = StepResult(norm, True, True)
-            else:
-                self._advance(gs)
-                result = _PLAIN_STEP if norm is None else StepResult(norm, found_inf, False)
-            self.last_step = result
-            return result
-        per_group = self._split_grads(grads)
-        need_stats = max_grad_norm is not None or skip_nonfinite
-        group_plans = [self._sync_plan(group, gs) for group, gs in zip(self.param_groups, self._groups)]
-        _core.grad_multiplier(0.0, grad_scale, max_grad_norm)  # validates both before loading
-        plans = []
-        for parts, group, gs, g in zip(group_plans, self.param_groups, self._groups, per_group):
-            for plan, idx in parts:
-                plan.load(g if idx is None else [g[i] for i in idx], self._hyper(group), self._kernel_step(gs))
-                plans.append(plan)
-        norm, found_inf, gmul = None, False, 1.0 / grad_scale
-        if need_stats:
-            sum_squares = 0.0
-            for plan in plans:
-                s, finite = plan.grad_stats()
-                sum_squares += s
-                found_inf |= not finite
-            norm, gmul = _core.grad_multiplier(sum_squares, grad_scale, max_grad_norm)
-        skipped = found_inf and skip_nonfinite
-        if not skipped:
-            for plan in plans:
-                plan.apply(gmul)
-            for gs in self._groups:
-                self._advance(gs)
-        self.last_step = StepResult(norm, found_inf, skipped)
-        return self.last_step
-
-    def _advance(self, gs: _GroupState) -> None:
-        gs.step += 1
-        if len(gs.initialized) != len(gs.buffers):
-            gs.initialized.update(gs.buffers)
+        with self._lock:
+            if len(self._groups) == 1 and not self._grouped:  # the lean path: one group, one C++ call
+                gs, group = self._groups[0], self.param_groups[0]
+                parts = self._sync_plan(group, gs)
+                if len(parts) == 1:
+                    norm, found_inf, skipped = _core.step_plans(
+                        [parts[0][0]], [gs.layout.grads(grads, "grads")], [self._hyper(group)],
+                        [self._kernel_step(gs)], [gs.counter], grad_scale, max_grad_norm, skip_nonfinite)
+                    result = _PLAIN_STEP if norm is None else StepResult(norm, found_inf, skipped)
+                    self.last_step = result
+                    return result
+            per_group = self._split_grads(grads)
+            plans, plan_grads, hypers, steps = [], [], [], []
+            for group, gs, g in zip(self.param_groups, self._groups, per_group):
+                parts = self._sync_plan(group, gs)
+                hyper, step = self._hyper(group), self._kernel_step(gs)
+                for plan, idx in parts:
+                    plans.append(plan)
+                    plan_grads.append(g if idx is None else [g[i] for i in idx])
+                    hypers.append(hyper)
+                    steps.append(step)
+            # One C++ call: every group validated, then all stepped and every count advanced.
+            norm, found_inf, skipped = _core.step_plans(
+                plans, plan_grads, hypers, steps, [gs.counter for gs in self._groups], grad_scale,
+                max_grad_norm, skip_nonfinite)
+            self.last_step = _PLAIN_STEP if norm is None else StepResult(norm, found_inf, skipped)
+            return self.last_step
 
     # -- state and checkpoints -----------------------------------------------------------------
     @property
@@ -261,7 +276,7 @@ class Optimizer:
         for gs in self._groups:
             for i in range(len(gs.layout.arrays)):
                 entry: dict[str, Any] = {"step": gs.step}
-                for name in sorted(gs.initialized & set(gs.buffers)):
+                for name in sorted(gs.initialized):
                     entry[name] = gs.buffers[name][i]
                 if gs.masters is not None:
                     entry["master_param"] = gs.masters[i]
@@ -271,89 +286,91 @@ class Optimizer:
 
     def state_dict(self) -> dict[str, Any]:
         """A deep copy of the state and hyperparameters, torch.optim's layout: ``{"state":
-        {param_index: {"step": int, <buffers>}}, "param_groups": [{..., "params": [indices]}]}``."""
-        groups, idx = [], 0
-        for group in self.param_groups:
-            n = len(group["params"])
-            g = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
-            g["params"] = list(range(idx, idx + n))
-            groups.append(g)
-            idx += n
-        state = {i: {k: (v.copy() if isinstance(v, (np.ndarray, Quantized8)) else v) for k, v in entry.items()}
-                 for i, entry in self.state.items()}
-        return {"state": state, "param_groups": groups}
+        {param_index: {"step": int, <buffers>}}, "param_groups": [{..., "params": [indices]}]}``,
+        plus ``"fastoptim_format"`` (the checkpoint format version) and ``"rule"``."""
+        with self._lock:
+            groups, idx = [], 0
+            for group in self.param_groups:
+                n = len(group["params"])
+                g = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+                g["params"] = list(range(idx, idx + n))
+                groups.append(g)
+                idx += n
+            state = {i: {k: (v.copy() if isinstance(v, (np.ndarray, Quantized8)) else v) for k, v in entry.items()}
+                     for i, entry in self.state.items()}
+        return {"state": state, "param_groups": groups, "fastoptim_format": CHECKPOINT_FORMAT, "rule": self.rule}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; the next step continues the saved run bit for bit.
+        """Restore a :meth:`state_dict` (or torch.optim's of the same rule); the next step
+        continues the saved run bit for bit.
 
-        Everything is checked (group count, parameter counts, buffer shapes) before anything
-        is changed. Buffers are copied into the existing state arrays.
+        Everything is validated first: the format version and rule, group and parameter
+        counts, option values, state keys, buffer names, dtypes (real floating point; bfloat16
+        state as bfloat16), shapes, 8-bit scales (finite, >= 0), step counts (integers in
+        ``[0, 2**53]``, one per group). Only then are new state buffers swapped in; on any
+        error (``ValueError``/``TypeError`` naming the entry) the optimizer is unchanged.
         """
-        if not isinstance(state_dict, Mapping) or "state" not in state_dict or "param_groups" not in state_dict:
-            raise ValueError("state_dict: expected a mapping with 'state' and 'param_groups'")
-        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
-        if len(saved_groups) != len(self.param_groups):
-            raise ValueError(f"state_dict: has {len(saved_groups)} parameter groups, this optimizer "
-                             f"{len(self.param_groups)}")
-        plan: list[tuple[dict[str, Any], _GroupState, dict[str, Any], list[int]]] = []
-        for gi, (saved, group, gs) in enumerate(zip(saved_groups, self.param_groups, self._groups)):
-            ids = list(saved["params"])
-            if len(ids) != len(group["params"]):
-                raise ValueError(f"state_dict: group {gi} has {len(ids)} params, this optimizer "
-                                 f"{len(group['params'])}")
-            new_group = {**group, **{k: v for k, v in saved.items() if k != "params"}}
-            self._check_group(new_group)
-            steps = {int(saved_state[i]["step"]) for i in ids if i in saved_state}
-            if len(steps) > 1:
-                raise ValueError(f"state_dict: group {gi} mixes step counts {sorted(steps)}")
-            for i, p in zip(ids, group["params"]):
-                for name, value in saved_state.get(i, {}).items():
-                    if name == "step":
-                        continue
-                    if name == "master_param":
-                        if gs.masters is None or np.shape(value) != p.shape:
-                            raise ValueError(f"state_dict: param {i} has float32 master weights of shape "
-                                             f"{np.shape(value)}; this optimizer "
-                                             + ("keeps none (its params are not 16-bit)" if gs.masters is None
-                                                else f"needs {p.shape}"))
-                        continue
-                    if name not in _core.rule_state_names(self.rule):
-                        raise ValueError(f"state_dict: unknown state {name!r} for param {i}")
-                    if isinstance(value, Quantized8) != quantized_state(new_group, p):
-                        raise ValueError(f"state_dict: state {name!r} of param {i} is "
-                                         f"{'8' if isinstance(value, Quantized8) else '32'}-bit, this "
-                                         f"optimizer keeps it {'8' if quantized_state(new_group, p) else '32'}-bit")
-                    shape = (value.codes.size,) if isinstance(value, Quantized8) else np.shape(value)
-                    if shape != (p.shape if not isinstance(value, Quantized8) else (p.size,)):
-                        raise ValueError(f"state_dict: state {name!r} of param {i} has shape {shape}, "
-                                         f"the param {p.shape}")
-            plan.append((new_group, gs, saved_state, ids))
-        for gi, (new_group, gs, saved_state_, ids) in enumerate(plan):
-            new_group["params"] = gs.layout.arrays
-            self.param_groups[gi] = new_group
-            first = saved_state_.get(ids[0], {}) if ids else {}
-            gs.step = int(first.get("step", 0))
-            if gs.masters is not None:
-                for i, master, p in zip(ids, gs.masters, gs.layout.arrays):
-                    saved_master = saved_state_.get(i, {}).get("master_param")
-                    np.copyto(master, master_copy(p) if saved_master is None else np.asarray(saved_master))
-            self._sync_plan(new_group, gs)
-            gs.initialized = set()
-            for name, arrays in gs.buffers.items():
-                if all(name in saved_state_.get(i, {}) for i in ids):
-                    for i, buf in zip(ids, arrays):
-                        if isinstance(buf, Quantized8):
-                            buf.load(saved_state_[i][name], f"state_dict: state {name!r} of param {i}")
-                        else:
-                            np.copyto(buf, np.asarray(saved_state_[i][name]), casting="same_kind")
-                    gs.initialized.add(name)
-                else:
-                    fill = self._state_fill(new_group)[name]
-                    for buf in arrays:
-                        if isinstance(buf, Quantized8):
-                            buf.load(Quantized8.zeros(buf.codes.size), "state")
-                        else:
-                            buf.fill(fill)
+        with self._lock:
+            staged = [self._stage_group(gi, *entry) for gi, entry in enumerate(_checkpoint_groups(self, state_dict))]
+            # Nothing above changed the optimizer; from here on nothing can fail.
+            for gi, (new_group, gs) in enumerate(staged):
+                self.param_groups[gi] = new_group
+                self._groups[gi] = gs
+
+    def _stage_group(self, gi: int, saved: Mapping[str, Any], entries: list[Mapping[str, Any]],
+                     step: int) -> tuple[dict[str, Any], _GroupState]:
+        """The group and its state as the checkpoint has them, built aside and validated."""
+        group, old = self.param_groups[gi], self._groups[gi]
+        new_group = {**group, **{k: v for k, v in saved.items() if k not in ("params", "param_names")}}
+        new_group["params"] = old.layout.arrays
+        self._check_group(new_group)
+        where = f"state_dict: group {gi}"
+        arrays = old.layout.arrays
+        masters = None
+        if old.masters is not None:
+            masters = []
+            for i, (p, e) in enumerate(zip(arrays, entries)):
+                saved_master = e.get("master_param")
+                if saved_master is None:
+                    masters.append(master_copy(p))
+                    continue
+                m = _float_array(saved_master, f"{where}, param {i}: 'master_param'", p.shape)
+                if not np.isfinite(m).all():
+                    raise ValueError(f"{where}, param {i}: 'master_param' is not finite")
+                out = master_copy(p)
+                np.copyto(out, m, casting="unsafe")
+                masters.append(out)
+        elif any("master_param" in e for e in entries):
+            raise ValueError(f"{where}: has float32 master weights; this optimizer keeps none "
+                             "(its params are not 16-bit)")
+        gs = _GroupState(old.layout, np.array([step], np.int64), masters=masters)
+        fill = self._state_fill(new_group)
+        names = set(_core.rule_state_names(self.rule))
+        for i, e in enumerate(entries):
+            unknown = set(e) - names - {"step", "master_param"}
+            if unknown:
+                raise ValueError(f"{where}, param {i}: unknown state {sorted(unknown)} for {type(self).__name__}")
+            extra = (set(e) & names) - set(fill)
+            if extra:
+                raise ValueError(f"{where}, param {i}: has state {sorted(extra)}, which this group's options "
+                                 f"do not use (a checkpoint saved with other options?)")
+        for i, e in enumerate(entries):
+            lacking = [n for n in self._required_buffers if n not in e]
+            if lacking and (set(e) & names):
+                raise ValueError(f"{where}, param {i}: has state {sorted(set(e) & names)} but not {lacking}")
+        plans = self._sync_plan(new_group, gs)  # fresh buffers (and plans) of this group's format
+        for name, bufs in gs.buffers.items():
+            have = [name in e for e in entries]
+            if not any(have):
+                continue  # starts fresh, as a buffer added by a changed option does
+            if not all(have):
+                raise ValueError(f"{where}: state {name!r} is missing for param {have.index(False)} but present "
+                                 "for others; a group's params are stepped together and share their state")
+            for i, (buf, e) in enumerate(zip(bufs, entries)):
+                _load_buffer(buf, e[name], f"{where}, param {i}: state {name!r}", arrays[i].shape)
+            gs.born[name] = -1
+        gs.plans = plans
+        return new_group, gs
 
     def state_bytes(self) -> int:
         """Bytes held by the optimizer state: buffers, 8-bit codes and scales, float32 master weights."""
@@ -362,12 +379,14 @@ class Optimizer:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_groups"] = [_GroupState(gs.layout, gs.step, gs.buffers, gs.initialized, masters=gs.masters)
+        del state["_lock"]
+        state["_groups"] = [_GroupState(gs.layout, gs.counter, gs.buffers, gs.born, masters=gs.masters)
                             for gs in self._groups]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._lock = threading.Lock()
         for group, gs in zip(self.param_groups, self._groups):
             group["params"] = gs.layout.arrays
             self._sync_plan(group, gs)
@@ -381,3 +400,131 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+CHECKPOINT_FORMAT = 2
+"""Version of :meth:`Optimizer.state_dict`'s layout. 1: fastoptim 0.1 (no version key, torch's
+layout); 2: adds ``"fastoptim_format"`` and ``"rule"``. Both, and torch.optim's, load."""
+
+_MAX_STEP = 2**53  # step counts are exact integers in float64 (and torch keeps them as floats)
+
+
+def _step_count(value: Any, where: str) -> int:
+    """A checkpoint's step count (int, float, NumPy or torch scalar) as an exact int >= 0."""
+    if hasattr(value, "item") and getattr(value, "size", 1) in (1, ()) and not isinstance(value, (int, float)):
+        try:
+            value = value.item()
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise TypeError(f"{where}: 'step' must be a number, got {type(value).__name__}") from exc
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{where}: 'step' must be a whole number, got {type(value).__name__}")
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise ValueError(f"{where}: 'step' must be a whole number, got {value!r}")
+    if not 0 <= value <= _MAX_STEP:
+        raise ValueError(f"{where}: 'step' must be in [0, 2**53], got {value!r}")
+    return int(value)
+
+
+def _float_array(value: Any, where: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``value`` as a real floating-point array of ``shape`` (bfloat16 included), or raise."""
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor, from a torch checkpoint
+        value = value.detach().cpu()
+        if getattr(value, "is_complex", lambda: False)():
+            raise TypeError(f"{where}: is complex; optimizer state is real")
+        value = value.float().numpy() if str(value.dtype) == "torch.bfloat16" else value.numpy()
+    if not isinstance(value, np.ndarray) and not isinstance(value, (list, tuple, float, int, np.generic)):
+        raise TypeError(f"{where}: must be an array, got {type(value).__name__}")
+    a = np.asarray(value)
+    bf16 = bfloat16_dtype()
+    if not (a.dtype.kind == "f" or (bf16 is not None and a.dtype == bf16)):
+        hint = (" (a bfloat16 array saved with numpy.save/savez loads back as raw 2-byte 'V2' data: "
+                "view it as ml_dtypes.bfloat16 first)" if a.dtype.kind == "V" and a.dtype.itemsize == 2 else "")
+        raise TypeError(f"{where}: has dtype {a.dtype}; optimizer state is real floating point{hint}")
+    if a.shape != tuple(shape):
+        raise ValueError(f"{where}: has shape {a.shape}, the param {tuple(shape)}")
+    return a
+
+
+def _load_buffer(buf: Any, value: Any, where: str, shape: tuple[int, ...]) -> None:
+    """Validate ``value`` against the fresh buffer ``buf`` (not yet used by anyone) and copy it in."""
+    if isinstance(buf, Quantized8):
+        if not isinstance(value, Quantized8):
+            raise ValueError(f"{where}: is 32-bit, this optimizer keeps it 8-bit (state_bits=8)")
+        codes, scales = np.asarray(value.codes), np.asarray(value.scales)
+        if codes.dtype != np.uint8 or codes.shape != buf.codes.shape:
+            raise ValueError(f"{where}: 8-bit codes must be uint8 of shape {buf.codes.shape}, got "
+                             f"{codes.dtype} {codes.shape}")
+        if scales.dtype.kind != "f" or scales.shape != buf.scales.shape:
+            raise ValueError(f"{where}: 8-bit scales must be float of shape {buf.scales.shape}, got "
+                             f"{scales.dtype} {scales.shape}")
+        if not (np.isfinite(scales).all() and (scales >= 0).all()):
+            raise ValueError(f"{where}: 8-bit scales must be finite and >= 0 (block maxima)")
+        buf.load(Quantized8(codes, scales), where)
+        return
+    if isinstance(value, Quantized8):
+        raise ValueError(f"{where}: is 8-bit, this optimizer keeps it "
+                         f"{'bfloat16' if buf.dtype.itemsize == 2 else '32-bit'} (state_bits)")
+    a = _float_array(value, where, shape)
+    np.copyto(buf, a.astype(buf.dtype) if a.dtype != buf.dtype else a, casting="unsafe")
+
+
+def _checkpoint_groups(opt: Optimizer, state_dict: Any) -> list[tuple[Mapping[str, Any], list[Mapping[str, Any]], int]]:
+    """Validate a checkpoint's layout against ``opt``; per group: (saved group, per-param state
+    entries in the group's order, step count)."""
+    if not isinstance(state_dict, Mapping) or "state" not in state_dict or "param_groups" not in state_dict:
+        raise ValueError("state_dict: expected a mapping with 'state' and 'param_groups'")
+    fmt = state_dict.get("fastoptim_format", 1)
+    if isinstance(fmt, bool) or not isinstance(fmt, int) or not 1 <= fmt <= CHECKPOINT_FORMAT:
+        raise ValueError(f"state_dict: 'fastoptim_format' {fmt!r} is not one this version reads (1 to "
+                         f"{CHECKPOINT_FORMAT}; a checkpoint of a newer fastoptim?)")
+    rule = state_dict.get("rule", opt.rule)
+    if rule != opt.rule:
+        raise ValueError(f"state_dict: a checkpoint of rule {rule!r}; this optimizer ({type(opt).__name__}) "
+                         f"runs {opt.rule!r}")
+    saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+    if not isinstance(saved_groups, (list, tuple)) or not all(isinstance(g, Mapping) for g in saved_groups):
+        raise TypeError("state_dict: 'param_groups' must be a list of dicts")
+    if not isinstance(saved_state, Mapping):
+        raise TypeError("state_dict: 'state' must be a dict {param index: {name: value}}")
+    if len(saved_groups) != len(opt.param_groups):
+        raise ValueError(f"state_dict: has {len(saved_groups)} parameter groups, this optimizer "
+                         f"{len(opt.param_groups)}")
+    listed: set[int] = set()
+    out = []
+    for gi, (saved, group) in enumerate(zip(saved_groups, opt.param_groups)):
+        where = f"state_dict: group {gi}"
+        missing = [k for k in opt._checkpoint_keys if k not in saved]
+        if missing:
+            raise ValueError(f"{where} lacks {missing}, which every {type(opt).__name__} checkpoint has: a "
+                             "checkpoint of another optimizer?")
+        if saved.get("decoupled_weight_decay") and not opt._flags({**group, **saved})[2]:
+            raise ValueError(f"{where}: was saved with decoupled_weight_decay=True; load it into AdamW")
+        ids = saved.get("params")
+        if not isinstance(ids, (list, tuple)):
+            raise TypeError(f"{where}: 'params' must be a list of parameter indices")
+        if len(ids) != len(group["params"]):
+            raise ValueError(f"{where} has {len(ids)} params, this optimizer {len(group['params'])}")
+        for i in ids:
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+                raise TypeError(f"{where}: parameter index {i!r} is not an int")
+            if int(i) in listed:
+                raise ValueError(f"{where}: parameter index {i} appears twice")
+            listed.add(int(i))
+        entries = []
+        for i in ids:
+            e = saved_state.get(i, {})
+            if not isinstance(e, Mapping) or not all(isinstance(k, str) for k in e):
+                raise TypeError(f"{where}: state of param {i} must be a dict with str keys")
+            entries.append(e)
+        steps = {_step_count(e["step"], f"{where}, param {i}") for i, e in zip(ids, entries) if "step" in e}
+        if len(steps) > 1:
+            raise ValueError(f"{where} mixes step counts {sorted(steps)}; a group's params step together")
+        stateful = [i for i, e in zip(ids, entries) if any(k != "step" for k in e)]
+        step = steps.pop() if steps else (1 if stateful else 0)  # torch's SGD keeps no step
+        out.append((saved, entries, step))
+    for key in saved_state:
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
+            raise TypeError(f"state_dict: state key {key!r} is not a parameter index (int)")
+        if int(key) not in listed:
+            raise ValueError(f"state_dict: state for parameter index {key}, which no group lists")
+    return out

@@ -27,6 +27,8 @@ class RMSprop(Optimizer):
     """
 
     rule = "rmsprop"
+    _checkpoint_keys = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
+    _required_buffers = ("square_avg",)
 
     def __init__(self, params: Any, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,

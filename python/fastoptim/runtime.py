@@ -9,12 +9,19 @@ from typing import Any
 from . import _core
 from ._version import __version__
 
+MAX_THREADS: int = int(_core.MAX_THREADS)
+"""The most threads :func:`set_num_threads` accepts."""
+
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads (>= 1) for steps large enough to profit. Default: OpenMP's, i.e.
-    ``OMP_NUM_THREADS`` or the number of cores. Results are bit-identical for any ``n``."""
+    """Use ``n`` threads (1 to ``MAX_THREADS`` = 1024; ValueError otherwise) for steps large
+    enough to profit. Default: ``OMP_NUM_THREADS`` if set, else the CPUs this process may run
+    on. Results are bit-identical for any ``n``. The threads are fastoptim's own pool: a
+    process forked after a step (multiprocessing's fork start method) steps with fresh threads."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n: expected an int, got {type(n).__name__}")
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"n: number of threads must be in [1, {MAX_THREADS}], got {n}")
     _core.set_num_threads(n)
 
 
@@ -50,7 +57,8 @@ def info() -> dict[str, Any]:
         "isa_env": os.environ.get("FASTOPTIM_ISA"),
         "threads": get_num_threads(),
         "min_elements_per_thread": int(_core.get_min_elements_per_thread()),
-        "openmp": build["openmp"],
+        "thread_pool": build["threads"],
+        "fork_safe": bool(_core.fork_handler_installed()),
         "compiler": build["compiler"],
         "cxx_flags": build["cxx_flags"],
         "isa_flags": build["isa_flags"],

@@ -24,6 +24,8 @@ class SGD(Optimizer):
     """
 
     rule = "sgd"
+    _checkpoint_keys = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
+    _required_buffers = ()
 
     def __init__(self, params: Any, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,

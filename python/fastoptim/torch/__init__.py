@@ -13,6 +13,12 @@ torch's format (same keys, ``step`` as a float32 scalar tensor), so a checkpoint
 Supported: dense, contiguous CPU tensors of float32 or float64. Anything else raises a
 ``ValueError`` naming the parameter at construction (or at ``add_param_group``); sparse
 gradients raise at ``step``, non-contiguous gradients are copied to contiguous ones first.
+
+Every step checks that each parameter's memory, size, dtype and contiguity are still those its
+cached plan was built over, and rebuilds the plan when not (``p.data = ...``, ``model.double()``,
+ZeRO's bucket views); writing ``optimizer.state`` (``state[p] = ...``, ``del``, ``clear()``)
+rebuilds it too. Steps of one optimizer from several threads run one at a time; a step is
+applied to every group, with every step count advanced, or (on an error) to none.
 ``foreach``/``fused`` are accepted and ignored (every step is one fused multi-tensor call);
 ``capturable``/``differentiable`` must be False.
 
@@ -23,14 +29,17 @@ see the README for what was measured.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
-from . import _core
-from .runtime import set_num_threads
+from .. import _core
+from ..runtime import set_num_threads
+from .state_table import StateTable
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
 
@@ -68,45 +77,96 @@ def _grad_address(p: torch.Tensor) -> int:
     return g.data_ptr()
 
 
+def _signature(params: list[torch.Tensor]) -> list[tuple]:
+    """What a plan over ``params`` depends on: each tensor's memory, size and dtype (a rebound
+    ``p.data``, ``model.double()``, a ZeRO bucket view all change it) and its contiguity."""
+    return [(p.data_ptr(), p.nbytes, p.dtype, p.is_contiguous()) for p in params]
+
+
 @dataclass
 class _Plan:
     """One StepPlan over the params of a group that share a step count (and buffer state)."""
 
-    key: tuple
     plan: Any
     params: list[torch.Tensor]
-    step_tensors: list[torch.Tensor]
-    step: int  # the step count they share, before this step
+    counters: list[np.ndarray]  # what the C++ step advances: views of the step tensors (or SGD's)
+
+
+@dataclass
+class _GroupPlans:
+    """A group's plans and what they were built for."""
+
+    ids: tuple[int, ...]
+    structure: tuple
+    signature: list[tuple]
+    parts: list[_Plan]
 
 
 class _FastOptimizer(torch.optim.Optimizer):
     _rule: str
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
-        self._fresh: set[int] = set()  # ids of params whose SGD momentum buffer holds no data yet
         if defaults.get("capturable"):
             raise ValueError("capturable: fastoptim.torch runs on the CPU and does not support capturable=True")
         if defaults.get("differentiable"):
             raise ValueError("differentiable: fastoptim.torch steps outside autograd; use torch.optim")
-        self._plans: dict[int, list[_Plan]] = {}
+        self._init_runtime()
         super().__init__(params, defaults)
+        self._wrap_state()
+
+    def _init_runtime(self) -> None:
+        """What an instance keeps beside torch's attributes (also after unpickling)."""
+        self._plans: dict[int, _GroupPlans] = {}
+        self._step_lock = threading.Lock()  # one step at a time; other threads wait their turn
+        self._building = False
+        # SGD: per param, steps its momentum buffer has taken (0: created, holds no data yet).
+        self._momentum_steps: dict[torch.Tensor, np.ndarray] = {}
+
+    def _state_changed(self) -> None:
+        if not self._building:
+            self._plans.clear()
+
+    def _wrap_state(self) -> None:
+        if not isinstance(self.__dict__.get("state"), StateTable):
+            self.__dict__["state"] = StateTable(self.__dict__.get("state", {}), self._state_changed)
+        self._plans.clear()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "_step_lock" not in self.__dict__:
+            self._init_runtime()
+        self.__dict__["state"] = state.get("state", self.__dict__.get("state", {}))
+        self._wrap_state()
 
     # -- torch.optim.Optimizer interface -------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         gi = len(self.param_groups)
         params = param_group["params"]
+        # Read once (a generator, e.g. layer.parameters(), can only be read once) and hand torch
+        # the list, so that the check below does not leave torch an exhausted generator.
         params = [params] if isinstance(params, torch.Tensor) else list(params)
+        if params and isinstance(params[0], tuple) and len(params[0]) == 2 and isinstance(params[0][0], str):
+            raise ValueError(f"param_groups[{gi}]['params']: named parameters are not supported yet; pass "
+                             "model.parameters()")
         for i, p in enumerate(params):
             _check_param(p, f"param_groups[{gi}]['params'][{i}]")
+        param_group = {**param_group, "params": params}
+        group_defaults = {**self.defaults, **param_group}
+        _core.check_hyper(self._rule, self._hyper(group_defaults), *self._flags(group_defaults))
         super().add_param_group(param_group)
-        group = self.param_groups[-1]
-        _core.check_hyper(self._rule, self._hyper(group), *self._flags(group))
         self._plans.clear()
 
+    def state_dict(self) -> dict[str, Any]:
+        """torch.optim's ``state_dict``, with plain dicts (loadable with ``torch.load(weights_only=True)``)."""
+        sd = super().state_dict()
+        sd["state"] = {k: dict(v) if isinstance(v, dict) else v for k, v in sd["state"].items()}
+        return sd
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict(state_dict)
-        self._plans.clear()  # state tensors were replaced
-        self._fresh.clear()
+        with self._step_lock:
+            super().load_state_dict(state_dict)
+            self._wrap_state()  # state tensors were replaced
+            self._momentum_steps.clear()
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -115,19 +175,27 @@ class _FastOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for gi, group in enumerate(self.param_groups):
-            active = [p for p in group["params"] if p.grad is not None]
-            if not active:
-                continue
-            hyper = self._hyper(group)
-            parts = self._group_plans(gi, group, active)
-            # torch guarantees a .grad has its param's shape, dtype and device; what is left to
-            # check is the layout, then the kernel reads the gradient's memory in place.
-            addresses = [[_grad_address(p) for p in part.params] for part in parts]
-            for part, addr in zip(parts, addresses):
-                part.plan.step_addresses(addr, hyper, self._kernel_step(part))
-                part.step += 1
-                self._after_step(part)
+        with self._step_lock:
+            if type(self.__dict__.get("state")) is not StateTable:  # optimizer.state was reassigned
+                self._wrap_state()
+            plans, addresses, hypers, steps, counters = [], [], [], [], []
+            for gi, group in enumerate(self.param_groups):
+                active = [p for p in group["params"] if p.grad is not None]
+                if not active:
+                    continue
+                hyper = self._hyper(group)
+                for part in self._group_plans(gi, group, active):
+                    plans.append(part.plan)
+                    # torch guarantees a .grad has its param's shape, dtype and device (checked
+                    # again when a plan is built); the kernel reads the gradient in place.
+                    addresses.append([_grad_address(p) for p in part.params])
+                    hypers.append(hyper)
+                    steps.append(self._kernel_step(part))
+                    counters.extend(part.counters)
+            if plans:
+                # One C++ call for all groups: validated first, then every group stepped and
+                # every step count advanced, with no Python in between (errors, Ctrl-C).
+                _core.step_plans(plans, addresses, hypers, steps, counters, addresses=True)
         return loss
 
     # -- what subclasses provide ---------------------------------------------------------------
@@ -146,37 +214,71 @@ class _FastOptimizer(torch.optim.Optimizer):
         raise NotImplementedError
 
     def _kernel_step(self, part: _Plan) -> int:
-        return part.step + 1
+        return int(part.counters[0][0]) + 1
 
-    def _after_step(self, part: _Plan) -> None:
-        torch._foreach_add_(part.step_tensors, 1.0)
+    def _counters(self, params: list[torch.Tensor]) -> list[np.ndarray]:
+        """The step counts the C++ step advances: torch's ``state[p]["step"]`` tensors, in place."""
+        out = []
+        for p in params:
+            state = self.state[p]
+            step = state["step"]
+            if not (isinstance(step, torch.Tensor) and step.dtype in (torch.float32, torch.float64, torch.int64)
+                    and step.device.type == "cpu" and step.numel() == 1 and not step.requires_grad):
+                step = state["step"] = torch.tensor(float(step), dtype=torch.float32)
+            out.append(step.numpy().reshape(1))
+        return out
 
     # -- plans -----------------------------------------------------------------------------------
     def _steps_taken(self, p: torch.Tensor, state: dict[str, Any]) -> int:
         """Steps ``p``'s state has taken; params are stepped together only if these agree."""
-        return int(state["step"].item())
+        step = state["step"]
+        return int(step.item() if isinstance(step, torch.Tensor) else step)
 
     def _group_plans(self, gi: int, group: dict[str, Any], active: list[torch.Tensor]) -> list[_Plan]:
-        structure = (tuple(map(id, active)), self._flags(group), tuple(self._buffers(group)))
+        ids = tuple(map(id, active))
+        structure = (self._flags(group), tuple(self._buffers(group)))
+        signature = _signature(active)
         cached = self._plans.get(gi)
-        if cached is not None and cached[0].key == structure:
-            return cached
-        parts: dict[int, list[torch.Tensor]] = {}
-        for p in active:
-            state = self.state[p]
-            self._init_state(p, group, state)
-            parts.setdefault(self._steps_taken(p, state), []).append(p)
-            if not state:  # torch keeps no entry for stateless params (SGD without momentum)
-                del self.state[p]
-        names = self._buffers(group)
-        plans = []
-        for value, params in parts.items():
-            buffers = {name: [_np(self.state[p][name]) for p in params] for name in names}
-            plan = _core.StepPlan(self._rule, [_np(p) for p in params], buffers, *self._flags(group))
-            steps = [self.state[p]["step"] for p in params if "step" in self.state.get(p, {})]
-            plans.append(_Plan(structure, plan, params, steps, value))
-        self._plans[gi] = plans
+        if cached is not None and cached.ids == ids and cached.structure == structure \
+                and cached.signature == signature:
+            return cached.parts
+        for i, p in enumerate(active):  # built for new tensors: check them and their grads afresh
+            where = f"param_groups[{gi}]['params'][{i}]"
+            _check_param(p, where)
+            g = p.grad
+            if g.shape != p.shape or g.dtype != p.dtype or g.device != p.device:
+                raise ValueError(f"{where}: its .grad ({g.dtype}, {tuple(g.shape)}) does not match it "
+                                 f"({p.dtype}, {tuple(p.shape)}); was p.data replaced without its grad?")
+        self._building = True
+        try:
+            parts: dict[int, list[torch.Tensor]] = {}
+            for p in active:
+                state = self.state[p]
+                self._init_state(p, group, state)
+                self._check_state(p, state, group)
+                parts.setdefault(self._steps_taken(p, state), []).append(p)
+                if not state:  # torch keeps no entry for stateless params (SGD without momentum)
+                    del self.state[p]
+            names = self._buffers(group)
+            plans = []
+            for params in parts.values():
+                buffers = {name: [_np(self.state[p][name]) for p in params] for name in names}
+                plan = _core.StepPlan(self._rule, [_np(p) for p in params], buffers, *self._flags(group))
+                plans.append(_Plan(plan, params, self._counters(params)))
+        finally:
+            self._building = False
+        self._plans[gi] = _GroupPlans(ids, structure, signature, plans)
         return plans
+
+    def _check_state(self, p: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """The state tensors the kernel will write must be shaped and typed like ``p``."""
+        for name in self._buffers(group):
+            t = state[name]
+            if not isinstance(t, torch.Tensor) or t.shape != p.shape or t.dtype != p.dtype \
+                    or t.device != p.device or not t.is_contiguous():
+                desc = f"{t.dtype}, {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
+                raise ValueError(f"state[{name!r}] of a parameter of shape {tuple(p.shape)} is ({desc}); it must "
+                                 f"be a contiguous {p.dtype} CPU tensor of the parameter's shape")
 
 
 def _step_tensor() -> torch.Tensor:
@@ -205,20 +307,25 @@ class SGD(_FastOptimizer):
         return ["momentum_buffer"] if group["momentum"] != 0 else []
 
     def _init_state(self, p, group, state):
-        if group["momentum"] != 0 and state.get("momentum_buffer") is None:
+        if group["momentum"] == 0:
+            return
+        if state.get("momentum_buffer") is None:
             state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
-            self._fresh.add(id(p))
+            self._momentum_steps[p] = np.zeros(1, np.int64)  # holds no data until its first step
+        elif p not in self._momentum_steps:  # a buffer from a checkpoint or written directly
+            self._momentum_steps[p] = np.ones(1, np.int64)
 
     def _steps_taken(self, p, state):
         # SGD keeps no step count; what matters is whether the momentum buffer holds data yet
-        return 0 if id(p) in self._fresh else 1
+        counter = self._momentum_steps.get(p)
+        return 0 if counter is not None and counter[0] == 0 else 1
+
+    def _counters(self, params):
+        return [self._momentum_steps[p] for p in params if p in self._momentum_steps]
 
     def _kernel_step(self, part):
-        return 1 if part.step == 0 else 2  # the kernel copies the gradient into a fresh buffer
-
-    def _after_step(self, part):
-        for p in part.params:
-            self._fresh.discard(id(p))
+        # the kernel copies the gradient into a fresh buffer on its first step
+        return 1 if part.counters and part.counters[0][0] == 0 else 2
 
 
 class Adagrad(_FastOptimizer):

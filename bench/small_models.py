@@ -3,7 +3,8 @@
 Contenders, interleaved in one process on the same data and thread count:
   * fastoptim over a list of separate arrays (one C++ call per step),
   * fastoptim over a FlatParams arena (one kernel call over one buffer),
-  * torch.optim fused=True and foreach=True (when torch is installed).
+  * fastoptim.torch's drop-in Adam over torch tensors, torch.optim fused=True and
+    foreach=True (when torch is installed).
 Cases: 40 arrays of 50x50 (100k params), 1k params in one array, and 10M params with
 max_grad_norm (vs torch clip_grad_norm_ + fused step). Writes bench/results/small_models.json.
 
@@ -19,7 +20,7 @@ import sys
 import numpy as np
 
 import fastoptim as fo
-from fastoptim.benchmark.contenders import set_threads, torch_available, torch_step
+from fastoptim.benchmark.contenders import fastoptim_torch_step, set_threads, torch_available, torch_step
 from fastoptim.benchmark.report import write_json
 from fastoptim.benchmark.rules import RULES_BY_LABEL
 from fastoptim.benchmark.timing import measure_interleaved
@@ -41,6 +42,8 @@ def case(name: str, shapes: list[tuple[int, ...]], threads: int, budget: float, 
     contenders = {"fastoptim_list": lambda: separate.step(grads, **step_kw),
                   "fastoptim_flat": lambda: arena.step(**step_kw)}
     if with_torch and torch_available():
+        if clip is None:
+            contenders["fastoptim_torch"] = fastoptim_torch_step(ADAM, params, grads)
         for mode in ("fused", "foreach"):
             contenders[f"torch_{mode}"] = torch_step(ADAM, params, grads, mode, max_grad_norm=clip)
     numel = sum(p.size for p in params)

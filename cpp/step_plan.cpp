@@ -304,19 +304,25 @@ struct Counter {
 };
 
 Counter check_counter(py::handle obj, std::size_t i) {
-  const std::string label = "counters[" + std::to_string(i) + "]";
-  if (!py::isinstance<py::array>(obj)) throw py::type_error(label + " must be a numpy.ndarray");
-  auto arr = py::reinterpret_borrow<py::array>(obj);
-  if (arr.size() != 1) throw py::value_error(label + " must hold exactly one element");
-  if (!arr.writeable()) throw py::value_error(label + " is read-only");
+  // Read off the array's fields directly: this runs per counter per step (one per torch param).
+  const auto label = [&] { return "counters[" + std::to_string(i) + "]"; };
+  if (!py::isinstance<py::array>(obj)) throw py::type_error(label() + " must be a numpy.ndarray");
   using npy = py::detail::npy_api;
-  if (!(py::detail::array_proxy(obj.ptr())->flags & npy::NPY_ARRAY_ALIGNED_))
-    throw py::value_error(label + " is not aligned");
-  const py::dtype dt = arr.dtype();
-  if (dt.equal(py::dtype::of<std::int64_t>())) return {arr.mutable_data(), CounterType::kI64};
-  if (dt.equal(py::dtype::of<float>())) return {arr.mutable_data(), CounterType::kF32};
-  if (dt.equal(py::dtype::of<double>())) return {arr.mutable_data(), CounterType::kF64};
-  throw py::type_error(label + " must be int64, float32 or float64, got " + std::string(py::str(dt)));
+  const auto* a = py::detail::array_proxy(obj.ptr());
+  std::size_t size = 1;
+  for (int d = 0; d < a->nd; ++d) size *= std::size_t(a->dimensions[d]);
+  if (size != 1) throw py::value_error(label() + " must hold exactly one element");
+  if (!(a->flags & npy::NPY_ARRAY_WRITEABLE_)) throw py::value_error(label() + " is read-only");
+  if (!(a->flags & npy::NPY_ARRAY_ALIGNED_)) throw py::value_error(label() + " is not aligned");
+  const auto* descr = py::detail::array_descriptor_proxy(a->descr);
+  const bool native = descr->byteorder == '=' || descr->byteorder == '|' ||
+                      descr->byteorder == (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? '<' : '>');
+  const bool int64 = descr->type_num == npy::NPY_LONGLONG_ || (descr->type_num == npy::NPY_LONG_ && sizeof(long) == 8);
+  if (native && int64) return {a->data, CounterType::kI64};
+  if (native && descr->type_num == npy::NPY_FLOAT_) return {a->data, CounterType::kF32};
+  if (native && descr->type_num == npy::NPY_DOUBLE_) return {a->data, CounterType::kF64};
+  throw py::type_error(label() + " must be int64, float32 or float64, got " +
+                       std::string(py::str(py::reinterpret_borrow<py::array>(obj).dtype())));
 }
 
 void advance(const Counter& c) {

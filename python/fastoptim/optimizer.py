@@ -60,7 +60,7 @@ class _GroupState:
 
     @property
     def step(self) -> int:
-        return int(self.counter[0])
+        return self.counter.item()
 
     @property
     def initialized(self) -> set[str]:

@@ -66,6 +66,18 @@ def torch_step(rule: RuleCase, params: list[np.ndarray], grads: list[np.ndarray]
     return clipped_step
 
 
+def fastoptim_torch_step(rule: RuleCase, params: list[np.ndarray], grads: list[np.ndarray]) -> Step:
+    """fastoptim.torch's drop-in class over torch tensors (the same kernels, torch's interface)."""
+    import torch
+
+    import fastoptim.torch as fot
+
+    tparams = [torch.nn.Parameter(torch.from_numpy(p.copy())) for p in params]
+    for tp, g in zip(tparams, grads):
+        tp.grad = torch.from_numpy(g)
+    return getattr(fot, rule.name)(tparams, **rule.kwargs).step
+
+
 def set_threads(n: int) -> None:
     """Same thread count for every contender."""
     _core.set_num_threads(n)

@@ -4,6 +4,10 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#endif
+
 namespace fastoptim {
 namespace {
 
@@ -18,9 +22,15 @@ bool always() { return true; }
 #if defined(__x86_64__) || defined(_M_X64)
 // __builtin_cpu_supports consults cpuid and, for AVX and AVX-512 state, xgetbv: a feature
 // the OS does not save on context switch is reported as unsupported.
+// F16C from cpuid directly (leaf 1, ECX bit 29): older Clang (14) does not know the "f16c"
+// name for __builtin_cpu_supports; its YMM state is the AVX state checked with avx2.
+bool has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+}
 bool has_avx2() {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
 }
 bool has_avx512() {
   __builtin_cpu_init();

@@ -6,13 +6,20 @@
 //   spin only briefly after a step and then sleep, so they never hold a core for long
 //   against another runtime's threads;
 // * the same on every compiler and platform (no OpenMP needed to build).
-// A parallel step splits into n ranges; the calling thread runs range 0, workers claim the
-// others, and the caller runs any still unclaimed when it is done (see Pool::run). One step at a time uses the pool: a step that finds it busy
+// A parallel step splits into chunks (kChunksPerThread per thread) that the calling thread and
+// the workers claim one at a time until none is left (see Pool::run). One step at a time uses the pool: a step that finds it busy
 // (another Python thread stepping another optimizer) runs its ranges on its own thread, which
 // gives the same bits.
 #include "parallel.hpp"
 
 #include <pthread.h>
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -40,58 +47,61 @@ namespace {
 
 // How long an idle worker (or the waiting caller) spins before it sleeps: long enough that
 // back-to-back steps (a benchmark, a training loop of tiny models) find the workers awake,
-// short enough that a worker never competes for long with the threads of another runtime.
-constexpr auto kSpin = std::chrono::microseconds(50);
+// short enough that a worker never competes for long with the threads of another runtime
+// (torch's OpenMP pool). 200 µs measured best of 50-1000 on the 2-core dev machine
+// (bench/small_models.py with torch in the process, steps with 0.5 ms gaps, and interleaved
+// with torch's fused step); FASTOPTIM_SPIN_US overrides it.
+std::chrono::microseconds spin_time() {
+  static const std::chrono::microseconds t = [] {
+    const char* env = std::getenv("FASTOPTIM_SPIN_US");
+    return std::chrono::microseconds(env ? std::atol(env) : 200);
+  }();
+  return t;
+}
 
 class Pool {
  public:
-  // Runs body(ctx, t) for every t in [0, n) once. The caller runs t = 0, then claims any
-  // range no worker has claimed yet: a worker that is asleep or descheduled (the machine
-  // busy with other processes) delays nothing, it just finds no range left. A range gives
-  // the same bits whichever thread runs it.
-  void run(int n, void (*body)(void*, int), void* ctx) {
+  // Runs body(ctx, c) for every chunk c in [0, nchunks) once, on the calling thread and up
+  // to n - 1 workers, each claiming the next unclaimed chunk as it becomes free: a worker
+  // that is asleep or descheduled (the machine busy with other processes) delays nothing,
+  // it just finds fewer chunks left. A chunk gives the same bits whichever thread runs it.
+  void run(int n, int nchunks, void (*body)(void*, int), void* ctx) {
     std::unique_lock<std::mutex> busy(run_mu_, std::try_to_lock);
     if (!busy.owns_lock()) {  // another step is using the pool: run serially, same bits
-      for (int t = 0; t < n; ++t) body(ctx, t);
+      for (int c = 0; c < nchunks; ++c) body(ctx, c);
       return;
     }
     try {
       start_workers(n - 1);
-    } catch (...) {  // no more threads to be had: the same ranges, serially
-      for (int t = 0; t < n; ++t) body(ctx, t);
+    } catch (...) {  // no more threads to be had: the same chunks, serially
+      for (int c = 0; c < nchunks; ++c) body(ctx, c);
       return;
     }
     body_.store(body, std::memory_order_relaxed);
     ctx_.store(ctx, std::memory_order_relaxed);
     done_.store(0, std::memory_order_relaxed);
-    seq_ = (seq_ + 1) & kSeqMask;
-    claim_.store(seq_ << 16 | 1U, std::memory_order_relaxed);
-    // The thread count travels in the generation word, so that a worker learns the step's
-    // size from the one value that tells it a step exists.
-    generation_.store(seq_ << 16 | std::uint64_t(n));  // seq_cst: before the read of sleepers_
-    if (sleepers_.load() > 0) {
-      std::lock_guard<std::mutex> lock(sleep_mu_);
-      wake_.notify_all();
-    }
-    body(ctx, 0);
-    const int mine = run_claimed(seq_, n, body, ctx);
-    const auto until = std::chrono::steady_clock::now() + kSpin;
-    for (unsigned i = 0; done_.load(std::memory_order_acquire) + mine < n - 1; ++i) {
-      FASTOPTIM_PAUSE();  // ranges another thread is running right now
+    seq_ = (seq_ + 1) & 0xffffffffU;
+    claim_.store(seq_ << 32, std::memory_order_relaxed);
+    // The sizes travel in the generation word, so that a worker learns them from the one
+    // value that tells it a step exists.
+    generation_.store(seq_ << 32 | std::uint64_t(nchunks) << 16 | std::uint64_t(n));  // seq_cst
+    if (sleepers_.load() > 0) wake_sleepers();
+    const int mine = run_claimed(seq_, nchunks, body, ctx);
+    const auto until = std::chrono::steady_clock::now() + spin_time();
+    for (unsigned i = 0; done_.load(std::memory_order_acquire) + mine < nchunks; ++i) {
+      FASTOPTIM_PAUSE();  // chunks another thread is running right now
       if ((i & 63) == 63 && std::chrono::steady_clock::now() > until) std::this_thread::yield();
     }
   }
 
  private:
-  static constexpr std::uint64_t kSeqMask = (std::uint64_t(1) << 47) - 1;
-
-  // Claims ranges of step `seq` (of n) one by one and runs them; returns how many it ran.
-  // A claim succeeds only while `seq` is the current step, so a late thread never runs a
-  // range of a step that is over (nor one of the next with the old body).
-  int run_claimed(std::uint64_t seq, int n, void (*body)(void*, int), void* ctx) {
+  // Claims chunks of step `seq` one by one and runs them; returns how many it ran. A claim
+  // succeeds only while `seq` is the current step, so a late thread never runs a chunk of a
+  // step that is over (nor one of the next with the old body).
+  int run_claimed(std::uint64_t seq, int nchunks, void (*body)(void*, int), void* ctx) {
     int ran = 0;
     std::uint64_t c = claim_.load(std::memory_order_acquire);
-    while ((c >> 16) == seq && int(c & 0xffff) < n) {
+    while ((c >> 32) == seq && int(c & 0xffff) < nchunks) {
       if (claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel)) {
         body(ctx, int(c & 0xffff));
         ++ran;
@@ -101,41 +111,74 @@ class Pool {
     return ran;
   }
 
+  // Wakes the workers that sleep (not a syscall per step while they spin).
+  void wake_sleepers() {
+#if defined(__linux__)
+    wake_word_.fetch_add(1);
+    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&wake_word_), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
+            nullptr, 0);
+#else
+    { std::lock_guard<std::mutex> lock(sleep_mu_); }  // a worker is now either waiting or sees the step
+    wake_.notify_all();  // outside the lock: the woken worker does not block on it again
+#endif
+  }
+
+  // Sleeps until a step newer than `seen` is published.
+  void sleep_until_step(std::uint64_t seen) {
+#if defined(__linux__)
+    for (;;) {
+      const std::uint32_t word = wake_word_.load();
+      sleepers_.fetch_add(1);  // seq_cst: ordered before the re-read of generation_
+      if (generation_.load() != seen) {
+        sleepers_.fetch_sub(1);
+        return;
+      }
+      syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&wake_word_), FUTEX_WAIT_PRIVATE, word, nullptr,
+              nullptr, 0);
+      sleepers_.fetch_sub(1);
+      if (generation_.load() != seen) return;
+    }
+#else
+    std::unique_lock<std::mutex> lock(sleep_mu_);
+    sleepers_.fetch_add(1);  // seq_cst: ordered before the re-read of generation_
+    wake_.wait(lock, [&] { return generation_.load() != seen; });
+    sleepers_.fetch_sub(1);
+#endif
+  }
+
   void start_workers(int want) {
     while (int(workers_) < want) {
+      const int id = int(workers_) + 1;
       // The worker starts from the generation before the step that needs it is published.
       const std::uint64_t seen = generation_.load();
-      std::thread([this, seen] { worker(seen); }).detach();  // the pool outlives them
+      std::thread([this, id, seen] { worker(id, seen); }).detach();  // the pool outlives them
       ++workers_;
     }
   }
 
-  void worker(std::uint64_t seen) {
+  void worker(int id, std::uint64_t seen) {
     for (;;) {
       std::uint64_t now = generation_.load(std::memory_order_acquire);
-      const auto until = std::chrono::steady_clock::now() + kSpin;
+      const auto until = std::chrono::steady_clock::now() + spin_time();
       for (unsigned i = 0; now == seen; ++i) {
         FASTOPTIM_PAUSE();
-        if ((i & 63) == 63 && std::chrono::steady_clock::now() > until) {
-          std::unique_lock<std::mutex> lock(sleep_mu_);
-          sleepers_.fetch_add(1);  // seq_cst: ordered before the re-read of generation_
-          wake_.wait(lock, [&] { return generation_.load() != seen; });
-          sleepers_.fetch_sub(1);
-        }
+        if ((i & 63) == 63 && std::chrono::steady_clock::now() > until) sleep_until_step(seen);
         now = generation_.load(std::memory_order_acquire);
       }
       seen = now;
-      const int ran = run_claimed(now >> 16, int(now & 0xffff), body_.load(std::memory_order_relaxed),
+      if (id >= int(now & 0xffff)) continue;  // this step asked for fewer threads
+      const int ran = run_claimed(now >> 32, int((now >> 16) & 0xffff), body_.load(std::memory_order_relaxed),
                                   ctx_.load(std::memory_order_relaxed));
       if (ran) done_.fetch_add(ran, std::memory_order_release);
     }
   }
 
   std::mutex run_mu_;
-  std::atomic<std::uint64_t> generation_{0};  // (step sequence << 16) | thread count
-  std::atomic<std::uint64_t> claim_{0};       // (step sequence << 16) | next unclaimed range
-  std::atomic<int> done_{0};                  // ranges finished by workers in this step
+  std::atomic<std::uint64_t> generation_{0};  // (step sequence << 32) | (chunks << 16) | threads
+  std::atomic<std::uint64_t> claim_{0};       // (step sequence << 32) | next unclaimed chunk
+  std::atomic<int> done_{0};                  // chunks finished by workers in this step
   std::atomic<int> sleepers_{0};
+  std::atomic<std::uint32_t> wake_word_{0};  // futex word: advanced when sleepers are woken
   std::mutex sleep_mu_;
   std::condition_variable wake_;
   unsigned workers_ = 0;  // started so far (only the thread holding run_mu_ starts more)
@@ -210,8 +253,8 @@ int threads_for(std::size_t total) {
   return by_size < std::size_t(nt) ? int(by_size) : nt;
 }
 
-void run_parallel(int nthreads, void (*body)(void*, int), void* ctx) {
-  g_pool.load(std::memory_order_acquire)->run(nthreads, body, ctx);
+void run_parallel(int nthreads, int nchunks, void (*body)(void*, int), void* ctx) {
+  g_pool.load(std::memory_order_acquire)->run(nthreads, nchunks, body, ctx);
 }
 
 }  // namespace fastoptim

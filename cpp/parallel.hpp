@@ -20,14 +20,19 @@ void set_min_elements_per_thread(std::size_t n);
 // Number of threads a step over `total` elements will use.
 int threads_for(std::size_t total);
 
-// Calls fn(lo, hi) for the ranges [lo, hi) that split [0, total) into threads_for(total)
-// pieces of equal length, rounded up to multiples of `align` elements, each in its own
-// thread of one parallel region. Bodies must not throw.
+// Calls fn(lo, hi) for ranges [lo, hi) that split [0, total) into equal pieces, rounded up to
+// multiples of `align` elements: kChunksPerThread per thread of threads_for(total), shared out
+// among the threads of one parallel region as each becomes free (so a thread that starts late
+// or is descheduled takes fewer, and nobody waits for it). Any split gives the same bits: the
+// kernels are element-wise and reductions go by fixed blocks. Bodies must not throw.
 template <class F>
 void parallel_ranges(std::size_t total, std::size_t align, F&& fn);
 
-// Implementation detail of parallel_ranges (defined in parallel.cpp, where the pool lives).
-void run_parallel(int nthreads, void (*body)(void*, int), void* ctx);
+constexpr int kChunksPerThread = 4;
+
+// Implementation detail of parallel_ranges (defined in parallel.cpp, where the pool lives):
+// body(ctx, c) for every chunk c in [0, nchunks), on up to nthreads threads.
+void run_parallel(int nthreads, int nchunks, void (*body)(void*, int), void* ctx);
 
 template <class F>
 void parallel_ranges(std::size_t total, std::size_t align, F&& fn) {
@@ -36,19 +41,21 @@ void parallel_ranges(std::size_t total, std::size_t align, F&& fn) {
     if (total) fn(std::size_t(0), total);
     return;
   }
-  std::size_t chunk = (total + std::size_t(nt) - 1) / std::size_t(nt);
+  const std::size_t pieces = std::size_t(nt) * kChunksPerThread;
+  std::size_t chunk = (total + pieces - 1) / pieces;
   chunk = (chunk + align - 1) / align * align;
+  const int nchunks = int((total + chunk - 1) / chunk);
   struct Ctx {
     F* fn;
     std::size_t total, chunk;
   } ctx{&fn, total, chunk};
   run_parallel(
-      nt,
-      [](void* p, int t) {
-        auto* c = static_cast<Ctx*>(p);
-        const std::size_t lo = std::size_t(t) * c->chunk;
-        const std::size_t hi = lo + c->chunk < c->total ? lo + c->chunk : c->total;
-        if (lo < hi) (*c->fn)(lo, hi);
+      nt, nchunks,
+      [](void* p, int c) {
+        auto* x = static_cast<Ctx*>(p);
+        const std::size_t lo = std::size_t(c) * x->chunk;
+        const std::size_t hi = lo + x->chunk < x->total ? lo + x->chunk : x->total;
+        if (lo < hi) (*x->fn)(lo, hi);
       },
       &ctx);
 }

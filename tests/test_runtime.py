@@ -71,6 +71,20 @@ def test_threads_for_respects_threshold(restore_threads):
     assert _core.threads_for(10**9) == 2
 
 
+def test_more_threads_than_cores_give_identical_bits(restore_threads):
+    """The pool shares chunks among however many threads get to run: 1, 2, 3 or 7 threads on
+    this machine's cores (oversubscribed) step to the same bits."""
+    sizes = [5, 70001, 3, 129, 40000]
+    _core.set_min_elements_per_thread(1000)
+    runs = []
+    for threads in (1, 2, 3, 7):
+        fo.set_num_threads(threads)
+        runs.append(trajectory(fo.Adam, dict(lr=0.01, amsgrad=True), np.float32, sizes, max_grad_norm=50.0))
+    for p, s in runs[1:]:
+        assert p.tobytes() == runs[0][0].tobytes()
+        assert s.tobytes() == runs[0][1].tobytes()
+
+
 @pytest.mark.parametrize("n", [0, -1, fo.runtime.MAX_THREADS + 1, 10**6, 2**40, 2**70])
 def test_thread_count_is_bounded(n, restore_threads):
     before = fo.get_num_threads()

@@ -138,6 +138,16 @@ def test_state_bits_may_change_before_the_first_step():
     assert type(opt.state[0]["exp_avg"]).__name__ == "Quantized8"
 
 
+def test_8bit_state_with_16bit_params_is_refused_not_ignored():
+    p = np.ones(5000, np.float16)
+    with pytest.raises(ValueError, match="8-bit state needs float32 params"):
+        fo.Adam([p], lr=1e-3, state_bits=8, min_8bit_size=0)
+    opt = fo.Adam([p], lr=1e-3)
+    opt.param_groups[0]["state_bits"] = 8
+    with pytest.raises(ValueError, match="8-bit state needs float32 params"):
+        opt.step([np.ones_like(p)])
+
+
 def test_a_param_resized_in_place_is_refused_not_stepped():
     p = np.zeros(1000, np.float32)
     opt = fo.SGD([p], lr=0.1)

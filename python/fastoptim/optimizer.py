@@ -141,6 +141,10 @@ class Optimizer:
         self._check_group(group)
         gs = _GroupState(layout)
         if check_group_dtypes(layout.arrays, where):
+            if group.get("state_bits") == 8:
+                raise ValueError(f"state_bits: 8-bit state needs float32 params; {where} are "
+                                 f"{layout.arrays[0].dtype} (stepped through float32 masters): use "
+                                 "state_bits=16 (bfloat16 state) or 32")
             gs.masters = [master_copy(a) for a in layout.arrays]
         self._sync_plan(group, gs)  # validates every buffer before the group is added
         if self.param_groups:
@@ -168,6 +172,9 @@ class Optimizer:
             return gs.plans
         if gs.plans:  # an option changed through param_groups since the last step: check it first
             self._check_group(group)
+        if gs.masters is not None and group.get("state_bits") == 8:
+            raise ValueError("state_bits: 8-bit state needs float32 params; this group's params are 16-bit "
+                             "(stepped through float32 masters): use state_bits=16 (bfloat16 state) or 32")
         fill = self._state_fill(group)
         flags = self._flags(group)
         arrays = gs.stepped

@@ -12,7 +12,9 @@
 // gives the same bits.
 #include "parallel.hpp"
 
+#if !defined(_WIN32)
 #include <pthread.h>
+#endif
 #if defined(__linux__)
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -198,9 +200,15 @@ std::atomic<int> g_threads{0};  // 0: not yet chosen (OMP_NUM_THREADS, else the 
 // SGD (fork/join costs ~1 µs); 8k per thread loses at most ~0.3 µs on either side.
 std::atomic<std::size_t> g_min_per_thread{1u << 13};
 
+#if !defined(_WIN32)
 void after_fork_in_child() { g_pool.store(new Pool); }
+#endif
 
+#if defined(_WIN32)
+const bool g_fork_handler = false;  // no fork() there
+#else
 const bool g_fork_handler = [] { return pthread_atfork(nullptr, nullptr, after_fork_in_child) == 0; }();
+#endif
 
 int usable_cpus() {
 #if defined(__linux__)

@@ -114,6 +114,17 @@ def test_state_written_directly_is_used(mutate):
     assert ours.state_dict()["state"], "the state_dict must hold the new state"
 
 
+def test_a_step_count_stored_as_a_python_number_is_used():
+    p, q = pair(8)
+    ours, theirs = fot.Adam([p], lr=0.1), torch.optim.Adam([q], lr=0.1)
+    g = torch.linspace(-1, 1, 8)
+    step_both(ours, theirs, p, q, g)
+    ours.state[p]["step"] = 1  # e.g. from an old checkpoint; torch keeps a float32 tensor
+    step_both(ours, theirs, p, q, g)
+    assert_close(p, q)
+    assert isinstance(ours.state[p]["step"], torch.Tensor) and ours.state[p]["step"].item() == 2
+
+
 def test_param_groups_given_as_generators_train():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
@@ -129,6 +140,24 @@ def test_param_groups_given_as_generators_train():
         torch.nn.functional.mse_loss(model(x), y).backward()
         opt.step()
     assert all(not torch.equal(a, b.detach()) for a, b in zip(before, model.parameters()))
+
+
+def test_named_parameters_are_accepted_as_torch_does():
+    torch.manual_seed(0)
+    m1 = torch.nn.Linear(3, 2)
+    m2 = torch.nn.Linear(3, 2)
+    m2.load_state_dict(m1.state_dict())
+    ours, theirs = fot.Adam(m1.named_parameters(), lr=0.1), torch.optim.Adam(m2.named_parameters(), lr=0.1)
+    x = torch.randn(4, 3)
+    for m, o in ((m1, ours), (m2, theirs)):
+        o.zero_grad()
+        m(x).sum().backward()
+        o.step()
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        assert_close(a, b)
+    assert ours.state_dict()["param_groups"][0]["param_names"] == ["weight", "bias"]
+    with pytest.raises(TypeError, match="ordered collections"):  # as torch: a set has no stable order
+        fot.Adam([{"params": set(m1.parameters())}])
 
 
 def test_threads_stepping_one_torch_optimizer_are_serialized():

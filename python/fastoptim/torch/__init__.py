@@ -144,12 +144,12 @@ class _FastOptimizer(torch.optim.Optimizer):
         params = param_group["params"]
         # Read once (a generator, e.g. layer.parameters(), can only be read once) and hand torch
         # the list, so that the check below does not leave torch an exhausted generator.
+        if isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
+                            "of tensors in sets will change between runs. Please use a list instead.")
         params = [params] if isinstance(params, torch.Tensor) else list(params)
-        if params and isinstance(params[0], tuple) and len(params[0]) == 2 and isinstance(params[0][0], str):
-            raise ValueError(f"param_groups[{gi}]['params']: named parameters are not supported yet; pass "
-                             "model.parameters()")
-        for i, p in enumerate(params):
-            _check_param(p, f"param_groups[{gi}]['params'][{i}]")
+        for i, p in enumerate(params):  # (name, tensor) pairs: model.named_parameters(), as torch >= 2.6
+            _check_param(p[1] if isinstance(p, tuple) and len(p) == 2 else p, f"param_groups[{gi}]['params'][{i}]")
         param_group = {**param_group, "params": params}
         group_defaults = {**self.defaults, **param_group}
         _core.check_hyper(self._rule, self._hyper(group_defaults), *self._flags(group_defaults))

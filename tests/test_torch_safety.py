@@ -75,9 +75,18 @@ def test_model_double_after_construction_matches_torch():
     m2 = torch.nn.Linear(4, 3)
     m2.load_state_dict(m1.state_dict())
     o1, o2 = fot.Adam(m1.parameters(), lr=0.01), torch.optim.Adam(m2.parameters(), lr=0.01)
+    x = torch.randn(8, 4)
+    for m, o in ((m1, o1), (m2, o2)):  # a first step builds the plan over the float32 params
+        o.zero_grad()
+        m(x).square().sum().backward()
+        o.step()
     m1.double()
     m2.double()
-    x = torch.randn(8, 4, dtype=torch.float64)
+    for o in (o1, o2):  # the state follows (torch.optim needs it too: it does not cast state)
+        for st in o.state.values():
+            for k in ("exp_avg", "exp_avg_sq"):
+                st[k] = st[k].double()
+    x = x.double()
     for _ in range(3):
         for m, o in ((m1, o1), (m2, o2)):
             o.zero_grad()

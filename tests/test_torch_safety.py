@@ -134,6 +134,21 @@ def test_a_step_count_stored_as_a_python_number_is_used():
     assert isinstance(ours.state[p]["step"], torch.Tensor) and ours.state[p]["step"].item() == 2
 
 
+def test_a_dynamic_subclass_rebuilt_from_param_groups_keeps_every_hyperparameter():
+    """As Horovod's DistributedOptimizer does: type(name, (cls,), {})(opt.param_groups)."""
+    p, q = pair(8)
+    opt = fot.AdamW([{"params": [p], "lr": 0.05, "betas": (0.8, 0.9), "weight_decay": 0.3, "amsgrad": True}])
+    rebuilt = type("Distributed", (fot.AdamW,), {})(opt.param_groups)
+    ref = torch.optim.AdamW([{"params": [q], "lr": 0.05, "betas": (0.8, 0.9), "weight_decay": 0.3,
+                              "amsgrad": True}])
+    for key in ("lr", "betas", "weight_decay", "amsgrad", "eps", "maximize"):
+        assert rebuilt.param_groups[0][key] == ref.param_groups[0][key], key
+    g = torch.linspace(-1, 1, 8)
+    for _ in range(3):
+        step_both(rebuilt, ref, p, q, g)
+    assert_close(p, q)
+
+
 def test_param_groups_given_as_generators_train():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))

@@ -16,6 +16,12 @@ constexpr char kHostOrderChar = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? '<' 
   throw py::value_error(l.str() + " " + what);
 }
 
+std::size_t elements(const py::detail::PyArray_Proxy* a) {
+  std::size_t size = 1;
+  for (int d = 0; d < a->nd; ++d) size *= std::size_t(a->dimensions[d]);
+  return size;
+}
+
 std::string shape_str(py::handle obj) {
   return py::str(obj.attr("shape")).cast<std::string>();
 }
@@ -61,8 +67,7 @@ ArrayRef check_layout(py::handle obj, const Label& label, bool writable, py::han
     if (!same)
       value_error(label, "has shape " + shape_str(obj) + " but its parameter has shape " + shape_str(like));
   }
-  std::size_t size = 1;
-  for (int d = 0; d < proxy->nd; ++d) size *= std::size_t(proxy->dimensions[d]);
+  const std::size_t size = elements(proxy);
   return ArrayRef{proxy->data, size, size * itemsize};
 }
 }  // namespace
@@ -120,12 +125,6 @@ ArrayRef check_plain(py::handle obj, const Label& label, const py::dtype& want, 
 
 namespace {
 constexpr int kBoundFlags = npy::NPY_ARRAY_C_CONTIGUOUS_ | npy::NPY_ARRAY_ALIGNED_ | npy::NPY_ARRAY_WRITEABLE_;
-
-std::size_t elements(const py::detail::PyArray_Proxy* a) {
-  std::size_t size = 1;
-  for (int d = 0; d < a->nd; ++d) size *= std::size_t(a->dimensions[d]);
-  return size;
-}
 }  // namespace
 
 void BoundArrays::add(py::handle obj, const ArrayRef& ref, const Label& label) {
@@ -143,6 +142,23 @@ void BoundArrays::check() const {
                             "writeability) after the optimizer was built over it; build the optimizer "
                             "again over the arrays as they are now");
   }
+}
+
+Counter check_counter(py::handle obj, const Label& label) {
+  // Read off the array's fields directly: this runs per counter per step (one per torch param).
+  if (!py::isinstance<py::array>(obj)) type_error(label, "must be a numpy.ndarray");
+  const auto* a = py::detail::array_proxy(obj.ptr());
+  if (elements(a) != 1) value_error(label, "must hold exactly one element");
+  if (!(a->flags & npy::NPY_ARRAY_WRITEABLE_)) value_error(label, "is read-only");
+  if (!(a->flags & npy::NPY_ARRAY_ALIGNED_)) value_error(label, "is not aligned");
+  const auto* descr = py::detail::array_descriptor_proxy(a->descr);
+  const bool native = descr->byteorder == '=' || descr->byteorder == '|' || descr->byteorder == kHostOrderChar;
+  const bool int64 = descr->type_num == npy::NPY_LONGLONG_ || (descr->type_num == npy::NPY_LONG_ && sizeof(long) == 8);
+  if (native && int64) return {a->data, CounterType::kI64};
+  if (native && descr->type_num == npy::NPY_FLOAT_) return {a->data, CounterType::kF32};
+  if (native && descr->type_num == npy::NPY_DOUBLE_) return {a->data, CounterType::kF64};
+  type_error(label, "must be int64, float32 or float64, got " +
+                        std::string(py::str(py::reinterpret_borrow<py::array>(obj).dtype())));
 }
 
 void WrittenRanges::add(const ArrayRef& a, const Label& label) {

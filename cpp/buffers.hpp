@@ -52,6 +52,15 @@ ArrayRef check_array(py::handle obj, const Label& label, Dtype want, bool writab
 // elements (any shape): the layout of auxiliary buffers such as 8-bit codes and their scales.
 ArrayRef check_plain(py::handle obj, const Label& label, const py::dtype& want, std::size_t size);
 
+// A step counter the caller keeps and a step advances by one: a writeable, aligned 1-element
+// array of int64, float32 (torch's step tensors) or float64 in native byte order.
+enum class CounterType { kI64, kF32, kF64 };
+struct Counter {
+  void* data;
+  CounterType type;
+};
+Counter check_counter(py::handle obj, const Label& label);
+
 // Memory ranges of buffers that a step writes, sorted, with their labels; answers whether
 // another range overlaps any of them.
 class WrittenRanges {

@@ -296,35 +296,6 @@ PlanClaim::~PlanClaim() {
 }
 
 namespace {
-enum class CounterType { kI64, kF32, kF64 };
-
-struct Counter {
-  void* data;
-  CounterType type;
-};
-
-Counter check_counter(py::handle obj, std::size_t i) {
-  // Read off the array's fields directly: this runs per counter per step (one per torch param).
-  const auto label = [&] { return "counters[" + std::to_string(i) + "]"; };
-  if (!py::isinstance<py::array>(obj)) throw py::type_error(label() + " must be a numpy.ndarray");
-  using npy = py::detail::npy_api;
-  const auto* a = py::detail::array_proxy(obj.ptr());
-  std::size_t size = 1;
-  for (int d = 0; d < a->nd; ++d) size *= std::size_t(a->dimensions[d]);
-  if (size != 1) throw py::value_error(label() + " must hold exactly one element");
-  if (!(a->flags & npy::NPY_ARRAY_WRITEABLE_)) throw py::value_error(label() + " is read-only");
-  if (!(a->flags & npy::NPY_ARRAY_ALIGNED_)) throw py::value_error(label() + " is not aligned");
-  const auto* descr = py::detail::array_descriptor_proxy(a->descr);
-  const bool native = descr->byteorder == '=' || descr->byteorder == '|' ||
-                      descr->byteorder == (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? '<' : '>');
-  const bool int64 = descr->type_num == npy::NPY_LONGLONG_ || (descr->type_num == npy::NPY_LONG_ && sizeof(long) == 8);
-  if (native && int64) return {a->data, CounterType::kI64};
-  if (native && descr->type_num == npy::NPY_FLOAT_) return {a->data, CounterType::kF32};
-  if (native && descr->type_num == npy::NPY_DOUBLE_) return {a->data, CounterType::kF64};
-  throw py::type_error(label() + " must be int64, float32 or float64, got " +
-                       std::string(py::str(py::reinterpret_borrow<py::array>(obj).dtype())));
-}
-
 void advance(const Counter& c) {
   switch (c.type) {
     case CounterType::kI64: *static_cast<std::int64_t*>(c.data) += 1; break;
@@ -348,7 +319,7 @@ py::tuple step_plans(py::list plans, py::list grads, py::list hypers, py::list s
   }
   std::vector<Counter> cs;
   cs.reserve(py::len(counters));
-  for (std::size_t i = 0; i < py::len(counters); ++i) cs.push_back(check_counter(counters[i], i));
+  for (std::size_t i = 0; i < py::len(counters); ++i) cs.push_back(check_counter(counters[i], Label{"counters", nullptr, i}));
   std::vector<PlanClaim> claims;
   claims.reserve(n);
   for (StepPlan* p : ps) claims.emplace_back(*p);

@@ -6,17 +6,11 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import RULE_CASES, RULE_IDS
 
 import fastoptim as fo
 
-ALL = [
-    (fo.SGD, dict(lr=0.1, momentum=0.9)),
-    (fo.Adagrad, dict(lr=0.1)),
-    (fo.RMSprop, dict(lr=0.01, centered=True, momentum=0.5)),
-    (fo.Adam, dict(lr=0.01, amsgrad=True)),
-    (fo.AdamW, dict(lr=0.01)),
-]
-ids = [c.__name__ for c, _ in ALL]
+ALL, ids = RULE_CASES, RULE_IDS
 
 
 def f32(*shape, fill=None, rng=None):

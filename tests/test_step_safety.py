@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import on_every_isa_and_thread_count
+from conftest import RULE_CASES, RULE_IDS, on_every_isa_and_thread_count
 
 import fastoptim as fo
 
@@ -169,16 +169,7 @@ def test_one_grads_structure_for_one_group_or_many():
     np.testing.assert_array_equal(b, -1.0)
 
 
-RULES = [
-    (fo.SGD, dict(lr=0.1, momentum=0.9)),
-    (fo.Adagrad, dict(lr=0.1)),
-    (fo.RMSprop, dict(lr=0.01, centered=True, momentum=0.5)),
-    (fo.Adam, dict(lr=0.01, amsgrad=True)),
-    (fo.AdamW, dict(lr=0.01)),
-]
-
-
-@pytest.mark.parametrize("cls,kwargs", RULES, ids=lambda x: getattr(x, "__name__", ""))
+@pytest.mark.parametrize("cls,kwargs", RULE_CASES, ids=RULE_IDS)
 def test_nan_and_inf_give_the_same_results_on_every_isa(cls, kwargs, restore_threads):
     """What the README claims: every ISA and thread count gives the same bits for every
     non-NaN result, and NaN in the same places (a NaN's payload bits may differ)."""

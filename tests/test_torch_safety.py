@@ -28,6 +28,22 @@ def step_both(ours, theirs, p, q, grad):
     theirs.step()
 
 
+def twin_linears(n_in, n_out):
+    """Two torch.nn.Linear with the same weights."""
+    torch.manual_seed(0)
+    m1, m2 = torch.nn.Linear(n_in, n_out), torch.nn.Linear(n_in, n_out)
+    m2.load_state_dict(m1.state_dict())
+    return m1, m2
+
+
+def train_step(pairs, x, loss):
+    """One zero_grad / backward / step for each (model, optimizer) on the same input."""
+    for m, o in pairs:
+        o.zero_grad()
+        loss(m(x)).backward()
+        o.step()
+
+
 def assert_close(a, b):
     torch.testing.assert_close(a.detach(), b.detach(), rtol=RTOL, atol=1e-7)
 
@@ -70,16 +86,10 @@ def test_param_replaced_by_a_smaller_tensor_is_refused_not_overrun():
 
 
 def test_model_double_after_construction_matches_torch():
-    torch.manual_seed(0)
-    m1 = torch.nn.Linear(4, 3)
-    m2 = torch.nn.Linear(4, 3)
-    m2.load_state_dict(m1.state_dict())
+    m1, m2 = twin_linears(4, 3)
     o1, o2 = fot.Adam(m1.parameters(), lr=0.01), torch.optim.Adam(m2.parameters(), lr=0.01)
     x = torch.randn(8, 4)
-    for m, o in ((m1, o1), (m2, o2)):  # a first step builds the plan over the float32 params
-        o.zero_grad()
-        m(x).square().sum().backward()
-        o.step()
+    train_step(((m1, o1), (m2, o2)), x, lambda y: y.square().sum())  # builds the plan over float32
     m1.double()
     m2.double()
     for o in (o1, o2):  # the state follows (torch.optim needs it too: it does not cast state)
@@ -88,10 +98,7 @@ def test_model_double_after_construction_matches_torch():
                 st[k] = st[k].double()
     x = x.double()
     for _ in range(3):
-        for m, o in ((m1, o1), (m2, o2)):
-            o.zero_grad()
-            m(x).square().sum().backward()
-            o.step()
+        train_step(((m1, o1), (m2, o2)), x, lambda y: y.square().sum())
     for a, b in zip(m1.parameters(), m2.parameters()):
         assert a.dtype == torch.float64
         assert_close(a, b)
@@ -167,16 +174,9 @@ def test_param_groups_given_as_generators_train():
 
 
 def test_named_parameters_are_accepted_as_torch_does():
-    torch.manual_seed(0)
-    m1 = torch.nn.Linear(3, 2)
-    m2 = torch.nn.Linear(3, 2)
-    m2.load_state_dict(m1.state_dict())
+    m1, m2 = twin_linears(3, 2)
     ours, theirs = fot.Adam(m1.named_parameters(), lr=0.1), torch.optim.Adam(m2.named_parameters(), lr=0.1)
-    x = torch.randn(4, 3)
-    for m, o in ((m1, ours), (m2, theirs)):
-        o.zero_grad()
-        m(x).sum().backward()
-        o.step()
+    train_step(((m1, ours), (m2, theirs)), torch.randn(4, 3), lambda y: y.sum())
     for a, b in zip(m1.parameters(), m2.parameters()):
         assert_close(a, b)
     assert ours.state_dict()["param_groups"][0]["param_names"] == ["weight", "bias"]

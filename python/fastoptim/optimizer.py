@@ -141,10 +141,6 @@ class Optimizer:
         self._check_group(group)
         gs = _GroupState(layout)
         if check_group_dtypes(layout.arrays, where):
-            if group.get("state_bits") == 8:
-                raise ValueError(f"state_bits: 8-bit state needs float32 params; {where} are "
-                                 f"{layout.arrays[0].dtype} (stepped through float32 masters): use "
-                                 "state_bits=16 (bfloat16 state) or 32")
             gs.masters = [master_copy(a) for a in layout.arrays]
         self._sync_plan(group, gs)  # validates every buffer before the group is added
         if self.param_groups:
@@ -357,15 +353,14 @@ class Optimizer:
             unknown = set(e) - names - {"step", "master_param"}
             if unknown:
                 raise ValueError(f"{where}, param {i}: unknown state {sorted(unknown)} for {type(self).__name__}")
-            extra = (set(e) & names) - set(fill)
-            if extra:
-                raise ValueError(f"{where}, param {i}: has state {sorted(extra)}, which this group's options "
-                                 f"do not use (a checkpoint saved with other options?)")
-        for i, e in enumerate(entries):
+            held = set(e) & names
+            if held - set(fill):
+                raise ValueError(f"{where}, param {i}: has state {sorted(held - set(fill))}, which this group's "
+                                 f"options do not use (a checkpoint saved with other options?)")
             lacking = [n for n in self._required_buffers if n not in e]
-            if lacking and (set(e) & names):
-                raise ValueError(f"{where}, param {i}: has state {sorted(set(e) & names)} but not {lacking}")
-        plans = self._sync_plan(new_group, gs)  # fresh buffers (and plans) of this group's format
+            if lacking and held:
+                raise ValueError(f"{where}, param {i}: has state {sorted(held)} but not {lacking}")
+        self._sync_plan(new_group, gs)  # fresh buffers (and plans) of this group's format
         for name, bufs in gs.buffers.items():
             have = [name in e for e in entries]
             if not any(have):
@@ -376,7 +371,6 @@ class Optimizer:
             for i, (buf, e) in enumerate(zip(bufs, entries)):
                 _load_buffer(buf, e[name], f"{where}, param {i}: state {name!r}", arrays[i].shape)
             gs.born[name] = -1
-        gs.plans = plans
         return new_group, gs
 
     def state_bytes(self) -> int:
@@ -439,7 +433,7 @@ def _float_array(value: Any, where: str, shape: tuple[int, ...]) -> np.ndarray:
         if getattr(value, "is_complex", lambda: False)():
             raise TypeError(f"{where}: is complex; optimizer state is real")
         value = value.float().numpy() if str(value.dtype) == "torch.bfloat16" else value.numpy()
-    if not isinstance(value, np.ndarray) and not isinstance(value, (list, tuple, float, int, np.generic)):
+    if not isinstance(value, (np.ndarray, np.generic, list, tuple, float, int)):
         raise TypeError(f"{where}: must be an array, got {type(value).__name__}")
     a = np.asarray(value)
     bf16 = bfloat16_dtype()

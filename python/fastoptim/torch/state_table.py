@@ -10,6 +10,7 @@ cached plans). Both classes pickle and deep-copy as the plain dicts torch uses.
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,36 @@ def _plain_table(items: dict) -> defaultdict:
     return defaultdict(dict, {k: dict(v) for k, v in items.items()})
 
 
-class StateEntry(dict):
+class _ReportsChanges:
+    """The mutators that both dicts share: do it, then report it."""
+
+    __slots__ = ()
+    _on_change: Callable[[], None]
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(key)  # type: ignore[misc]
+        self._on_change()
+
+    def clear(self) -> None:
+        super().clear()  # type: ignore[misc]
+        self._on_change()
+
+    def pop(self, key: Any, default: Any = _MISSING) -> Any:
+        value = super().pop(key) if default is _MISSING else super().pop(key, default)  # type: ignore[misc]
+        self._on_change()
+        return value
+
+    def popitem(self) -> tuple[Any, Any]:
+        item = super().popitem()  # type: ignore[misc]
+        self._on_change()
+        return item
+
+    def __ior__(self, other: Any) -> Any:
+        self.update(other)  # type: ignore[attr-defined]
+        return self
+
+
+class StateEntry(_ReportsChanges, dict):
     """The state of one parameter: a dict that reports every change."""
 
     __slots__ = ("_on_change",)
@@ -34,24 +64,6 @@ class StateEntry(dict):
         super().__setitem__(key, value)
         self._on_change()
 
-    def __delitem__(self, key: Any) -> None:
-        super().__delitem__(key)
-        self._on_change()
-
-    def clear(self) -> None:
-        super().clear()
-        self._on_change()
-
-    def pop(self, key: Any, default: Any = _MISSING) -> Any:
-        value = super().pop(key) if default is _MISSING else super().pop(key, default)
-        self._on_change()
-        return value
-
-    def popitem(self) -> tuple[Any, Any]:
-        item = super().popitem()
-        self._on_change()
-        return item
-
     def setdefault(self, key: Any, default: Any = None) -> Any:
         if key in self:
             return self[key]
@@ -62,15 +74,11 @@ class StateEntry(dict):
         super().update(*args, **kwargs)
         self._on_change()
 
-    def __ior__(self, other: Any) -> StateEntry:
-        self.update(other)
-        return self
-
     def __reduce__(self) -> tuple:
         return (dict, (dict(self),))
 
 
-class StateTable(defaultdict):
+class StateTable(_ReportsChanges, defaultdict):
     """``optimizer.state``: parameter -> :class:`StateEntry`, created on first access as
     torch's ``defaultdict(dict)`` does; reports every change of itself or of an entry."""
 
@@ -89,24 +97,6 @@ class StateTable(defaultdict):
         super().__setitem__(key, self._entry(value))
         self._on_change()
 
-    def __delitem__(self, key: Any) -> None:
-        super().__delitem__(key)
-        self._on_change()
-
-    def clear(self) -> None:
-        super().clear()
-        self._on_change()
-
-    def pop(self, key: Any, default: Any = _MISSING) -> Any:
-        value = super().pop(key) if default is _MISSING else super().pop(key, default)
-        self._on_change()
-        return value
-
-    def popitem(self) -> tuple[Any, Any]:
-        item = super().popitem()
-        self._on_change()
-        return item
-
     def setdefault(self, key: Any, default: Any = None) -> Any:
         if key in self:
             return self[key]
@@ -118,16 +108,10 @@ class StateTable(defaultdict):
             super().__setitem__(key, self._entry(value))
         self._on_change()
 
-    def __ior__(self, other: Any) -> StateTable:
-        self.update(other)
-        return self
-
     def __reduce__(self) -> tuple:
         return (_plain_table, (dict(self),))
 
     def __deepcopy__(self, memo: dict) -> defaultdict:
-        import copy
-
         return _plain_table({copy.deepcopy(k, memo): copy.deepcopy(dict(v) if isinstance(v, dict) else v, memo)
                              for k, v in self.items()})
 

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference import FIRST_CASES
 
 import fastoptim as fo
 from fastoptim import _core
 
 DEFAULT_ISA = fo.active_isa()
 SUPPORTED_ISAS = fo.supported_isas()
-# One configuration per optimizer class, every state buffer in use (momentum, centered, amsgrad).
-RULE_CASES = [
-    (fo.SGD, dict(lr=0.1, momentum=0.9)),
-    (fo.Adagrad, dict(lr=0.1)),
-    (fo.RMSprop, dict(lr=0.01, centered=True, momentum=0.5)),
-    (fo.Adam, dict(lr=0.01, amsgrad=True)),
-    (fo.AdamW, dict(lr=0.01)),
-]
+# One configuration per optimizer class of the rule registry, every state buffer in use
+# (momentum, centered, amsgrad...): the first case of each class in tests/reference/<rule>.py.
+RULE_CASES = [(getattr(fo, cls), kw) for cls, kw in FIRST_CASES]
 RULE_IDS = [c.__name__ for c, _ in RULE_CASES]
 # Sizes that exercise the vector body, the scalar tail and tensors smaller than one vector.
 SHAPES = [(3,), (17, 5), (1000,), (1, 1), (64, 33)]

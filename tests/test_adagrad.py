@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 from conftest import SHAPES
-from reference import AdagradRef, assert_matches_reference
+from reference import assert_matches_reference
+from reference.adagrad import Reference as AdagradRef
 
 import fastoptim as fo
 

@@ -3,9 +3,14 @@
 import numpy as np
 import pytest
 from conftest import SHAPES
-from reference import AdamRef, AdamWRef, assert_matches_reference
+from reference import assert_matches_reference
+from reference.adam import Reference as AdamRef
 
 import fastoptim as fo
+
+
+def AdamWRef(p, weight_decay=1e-2, **kw):
+    return AdamRef(p, weight_decay=weight_decay, decoupled_weight_decay=True, **kw)
 
 CASES = [
     dict(lr=0.01),

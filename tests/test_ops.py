@@ -1,10 +1,13 @@
-"""fastoptim.ops: the functional rules step caller-owned buffers exactly like the classes."""
+"""fastoptim.ops: one functional rule per registered rule, stepping caller-owned buffers exactly
+like the classes do."""
 
 import numpy as np
 import pytest
+from reference import CLASS_CASES, CLASS_IDS
 
 import fastoptim as fo
 from fastoptim import ops
+from fastoptim.rules import REGISTRY
 
 
 def data(n=257, seed=0):
@@ -12,43 +15,43 @@ def data(n=257, seed=0):
     return rng.standard_normal(n).astype(np.float32), [rng.standard_normal(n).astype(np.float32) for _ in range(5)]
 
 
-def test_adam_matches_class_bit_for_bit():
+def test_one_op_per_registered_rule():
+    assert sorted(ops.__all__) == sorted(f"{r}_" for r in REGISTRY)
+
+
+@pytest.mark.parametrize("cls_name,kwargs", CLASS_CASES, ids=CLASS_IDS)
+def test_op_matches_class_bit_for_bit(cls_name, kwargs):
+    """The op over buffers the caller made (zeros, or the rule's start values) gives the class's bits."""
+    cls = getattr(fo, cls_name)
+    d = cls.descriptor
     p0, grads = data()
     a, b = p0.copy(), p0.copy()
-    opt = fo.Adam([a], lr=0.01, weight_decay=0.1, amsgrad=True)
-    m, v, vmax = (np.zeros_like(b) for _ in range(3))
+    opt = cls([a], **kwargs)
+    group = opt.param_groups[0]
+    state = {buf.name: [np.full_like(b, buf.start(group))] for buf in d.buffers_for(group)}
+    from fastoptim import _core
+    scalar_names = _core.rule_spec(d.rule)["scalar_state"]
+    start = _core.rule_start_scalar_state(d.rule, opt._hyper(group))
+    state.update({n: [np.array([v], np.float32)] for n, v in zip(scalar_names, start)})
+    op = getattr(ops, f"{d.rule}_")
+    keys = {k: v for k, v in group.items() if k in op.__signature__.parameters and k not in ("params", "grads")}
     for t, g in enumerate(grads, start=1):
         opt.step([g])
-        ops.adam_([b], [g], [m], [v], step=t, lr=0.01, weight_decay=0.1, max_exp_avg_sqs=[vmax])
+        step = (1 if t == 1 else 2) if d.stepless else t
+        op([b], [g], state, step=step, **keys)
     assert a.tobytes() == b.tobytes()
-    assert m.tobytes() == opt.state[0]["exp_avg"].tobytes()
-
-
-def test_sgd_rmsprop_adagrad_match_classes():
-    p0, grads = data()
-    for cls, kw, run in [
-        (fo.SGD, dict(lr=0.1, momentum=0.9, nesterov=True),
-         lambda p, g, t, st: ops.sgd_([p], [g], [st[0]], lr=0.1, momentum=0.9, nesterov=True, first_step=t == 1)),
-        (fo.RMSprop, dict(lr=0.01, centered=True, momentum=0.5),
-         lambda p, g, t, st: ops.rmsprop_([p], [g], [st[0]], lr=0.01, momentum=0.5, grad_avgs=[st[1]],
-                                          momentum_buffers=[st[2]])),
-        (fo.Adagrad, dict(lr=0.1, lr_decay=0.01),
-         lambda p, g, t, st: ops.adagrad_([p], [g], [st[0]], step=t, lr=0.1, lr_decay=0.01)),
-    ]:
-        a, b = p0.copy(), p0.copy()
-        opt = cls([a], **kw)
-        state = [np.zeros_like(b) for _ in range(3)]
-        for t, g in enumerate(grads, start=1):
-            opt.step([g])
-            run(b, g, t, state)
-        assert a.tobytes() == b.tobytes(), cls.__name__
+    for name, bufs in state.items():
+        held = opt.state[0][name]
+        assert np.asarray(held, dtype=bufs[0].dtype).tobytes() == bufs[0].reshape(np.shape(held)).tobytes(), name
 
 
 def test_bad_buffers_are_refused_before_writing():
     p0, grads = data()
     p = p0.copy()
     with pytest.raises(ValueError, match="shape"):
-        ops.adam_([p], [grads[0]], [np.zeros(3, np.float32)], [np.zeros_like(p)], step=1)
+        ops.adam_([p], [grads[0]], {"exp_avg": [np.zeros(3, np.float32)], "exp_avg_sq": [np.zeros_like(p)]}, step=1)
     with pytest.raises(ValueError, match="momentum_buffer' is required"):
-        ops.sgd_([p], [grads[0]], lr=0.1, momentum=0.9)
+        ops.sgd_([p], [grads[0]], step=1, lr=0.1, momentum=0.9)
+    with pytest.raises(TypeError, match="step"):
+        ops.adam_([p], [grads[0]], {"exp_avg": [np.zeros_like(p)], "exp_avg_sq": [np.zeros_like(p)]})
     assert p.tobytes() == p0.tobytes()

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import AdagradRef, AdamRef, RmspropRef, SgdRef
+from reference.adagrad import Reference as AdagradRef
+from reference.adam import Reference as AdamRef
+from reference.rmsprop import Reference as RmspropRef
+from reference.sgd import Reference as SgdRef
 
 import fastoptim as fo
 

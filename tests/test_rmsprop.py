@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 from conftest import SHAPES
-from reference import RmspropRef, assert_matches_reference
+from reference import assert_matches_reference
+from reference.rmsprop import Reference as RmspropRef
 
 import fastoptim as fo
 

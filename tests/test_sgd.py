@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 from conftest import SHAPES
-from reference import SgdRef, assert_matches_reference
+from reference import assert_matches_reference
+from reference.sgd import Reference as SgdRef
 
 import fastoptim as fo
 

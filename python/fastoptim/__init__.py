@@ -1,7 +1,8 @@
 """fastoptim: the fastest correct neural-network optimizer step on a CPU.
 
-SGD, Adagrad, RMSprop, Adam and AdamW with torch.optim's names, defaults and formulas,
-over NumPy arrays, as vectorized multithreaded C++ kernels::
+torch.optim's element-wise rules (SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, RAdam, Adamax,
+Adadelta, Rprop, ASGD) with its names, defaults and formulas, over NumPy arrays, as vectorized
+multithreaded C++ kernels::
 
     import numpy as np, fastoptim as fo
     params = {"W": np.zeros((784, 256), np.float32), "b": np.zeros(256, np.float32)}
@@ -9,19 +10,19 @@ over NumPy arrays, as vectorized multithreaded C++ kernels::
     opt.step(grads)          # grads: same keys and shapes; params updated in place
 """
 
-from . import data, models, ops, schedules
+from . import data, models, ops, rules, schedules
 from ._version import __version__
-from .adagrad import Adagrad
-from .adam import Adam, AdamW
 from .flat_params import FlatParams
 from .optimizer import Optimizer, StepResult
-from .rmsprop import RMSprop
+from .rule_classes import CLASSES
 from .runtime import active_isa, get_num_threads, info, set_num_threads, supported_isas, use_isa
-from .sgd import SGD
 from .training import EarlyStopping, History, SweepResult, fit, lr_sweep
 
+# The optimizer classes (SGD, Adam, AdamW, ...), one per class of each registered rule.
+globals().update(CLASSES)
+
 __all__ = [
-    "__version__", "Optimizer", "StepResult", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW",
-    "FlatParams", "set_num_threads", "get_num_threads", "use_isa", "active_isa", "supported_isas", "info",
-    "fit", "History", "EarlyStopping", "lr_sweep", "SweepResult", "data", "models", "ops", "schedules",
+    "__version__", "Optimizer", "StepResult", "FlatParams", "set_num_threads", "get_num_threads", "use_isa",
+    "active_isa", "supported_isas", "info", "fit", "History", "EarlyStopping", "lr_sweep", "SweepResult", "data",
+    "models", "ops", "schedules", "rules", *CLASSES,
 ]

@@ -153,7 +153,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     run_demo(dataset=args.dataset, epochs=args.epochs, out=None if args.no_output else args.out,
              seed=args.seed, hidden=args.hidden, sweep=not args.no_sweep, plots=not args.no_plots,
              progress=False if args.no_progress else None, state_bits=args.state_bits,
-             param_dtype=args.param_dtype)
+             param_dtype=args.param_dtype, methods=args.methods)
     return 0
 
 
@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_info, check=None)
 
-    from .demo import DATASETS, PARAM_DTYPES, STATE_BITS
+    from .demo import ALL_METHODS, DATASETS, METHODS, PARAM_DTYPES, STATE_BITS
 
     p = sub.add_parser("demo", help="train an MLP with every optimizer of the textbook on real data",
                        formatter_class=_HelpFormatter,
@@ -226,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(8: float32 params only), where the method's rule has it")
     p.add_argument("--param-dtype", choices=PARAM_DTYPES, default="float32",
                    help="train the model in this format (16-bit: float32 master weights)")
+    p.add_argument("--methods", nargs="+", choices=list(ALL_METHODS), metavar="METHOD",
+                   help=f"methods to train (default: the textbook's: {', '.join(m.name for m in METHODS)}); "
+                        f"any of: {', '.join(repr(n) if ' ' in n else n for n in ALL_METHODS)}")
     p.add_argument("--out", default="fastoptim-demo", metavar="DIR", help="folder for results.json and PNG charts")
     p.add_argument("--no-sweep", action="store_true",
                    help="train each method at its fixed lr instead of the best lr of a short sweep")

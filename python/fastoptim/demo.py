@@ -19,17 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from .adagrad import Adagrad
-from .adam import Adam, AdamW
+from . import _core
 from .data import train_test_split
 from .models import MLP
 from .optimizer import Optimizer
 from .optional import require
 from .outputs import prepare_dir, write_json
 from .quantized_state import Quantized8
-from .rmsprop import RMSprop
+from .rule_classes import CLASSES
 from .runtime import active_isa, get_num_threads
-from .sgd import SGD
 from .training import History, SweepResult, fit, lr_sweep
 
 DATASETS = ("digits", "iris", "wine", "breast_cancer")
@@ -51,24 +49,51 @@ class Method:
     state8: bool = True  # the rule has 8-bit block-wise state
 
 
+def _make(cls: str, **fixed: Any) -> Any:
+    return lambda p, lr, **kw: CLASSES[cls](p, lr=lr, **fixed, **kw)
+
+
 METHODS = [
-    Method("batch GD", None, 0.5, lambda p, lr, **kw: SGD(p, lr=lr, **kw), keeps_state=False),
-    Method("SGD", 1, 0.01, lambda p, lr, **kw: SGD(p, lr=lr, **kw), keeps_state=False),
-    Method("mini-batch SGD", 32, 0.1, lambda p, lr, **kw: SGD(p, lr=lr, **kw), keeps_state=False),
-    Method("SGD + momentum", 32, 0.02, lambda p, lr, **kw: SGD(p, lr=lr, momentum=0.9, **kw)),
-    Method("Adagrad", 32, 0.05, lambda p, lr, **kw: Adagrad(p, lr=lr, **kw), state8=False),
-    Method("RMSprop", 32, 0.001, lambda p, lr, **kw: RMSprop(p, lr=lr, **kw)),
-    Method("Adam", 32, 0.001, lambda p, lr, **kw: Adam(p, lr=lr, **kw)),
-    Method("AdamW", 32, 0.001, lambda p, lr, **kw: AdamW(p, lr=lr, weight_decay=1e-2, **kw)),
+    Method("batch GD", None, 0.5, _make("SGD"), keeps_state=False),
+    Method("SGD", 1, 0.01, _make("SGD"), keeps_state=False),
+    Method("mini-batch SGD", 32, 0.1, _make("SGD"), keeps_state=False),
+    Method("SGD + momentum", 32, 0.02, _make("SGD", momentum=0.9)),
+    Method("Adagrad", 32, 0.05, _make("Adagrad"), state8=False),
+    Method("RMSprop", 32, 0.001, _make("RMSprop")),
+    Method("Adam", 32, 0.001, _make("Adam")),
+    Method("AdamW", 32, 0.001, _make("AdamW", weight_decay=1e-2)),
 ]
+"""The textbook's methods: what ``fastoptim demo`` runs by default."""
+
+
+def _registered_methods() -> list[Method]:
+    """Every other optimizer class of the rule registry (NAdam, RAdam, ...), mini-batches of 32
+    at torch's default lr."""
+    from .rules import class_variants
+
+    taken = {m.name for m in METHODS}
+    out = []
+    for d, v in class_variants():
+        if v.name in taken:
+            continue
+        lr = v.defaults.get("lr", d.arg("lr").default)
+        formats = _core.rule_spec(d.rule)["formats"]
+        out.append(Method(v.name, 32, lr, _make(v.name), keeps_state=bool(d.buffers), state8="block8" in formats))
+    return out
+
+
+ALL_METHODS = {m.name: m for m in [*METHODS, *_registered_methods()]}
+"""Every method ``--methods`` can name: the textbook's, then every registered optimizer class."""
 
 # One look per method in every chart: colour, line style and marker all differ, so curves that
 # coincide (Adam and AdamW often do) still show both.
-_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+           "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39"]
 _LINESTYLES = ["-", "--", "-.", ":"]
-_MARKERS = ["o", "s", "^", "v", "D", "P", "h", "<"]
-METHOD_STYLE = {m.name: {"color": _COLORS[i], "linestyle": _LINESTYLES[i % 4], "marker": _MARKERS[i]}
-                for i, m in enumerate(METHODS)}
+_MARKERS = ["o", "s", "^", "v", "D", "P", "h", "<", ">", "X", "*", "p", "d", "H"]
+METHOD_STYLE = {name: {"color": _COLORS[i % len(_COLORS)], "linestyle": _LINESTYLES[i % 4],
+                       "marker": _MARKERS[i % len(_MARKERS)]}
+                for i, name in enumerate(ALL_METHODS)}
 
 
 def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray, str]:
@@ -134,8 +159,8 @@ def state_in_effect(opt: Optimizer) -> str:
     kinds: list[str] = []
     for entry in opt.state.values():
         for key, value in entry.items():
-            if key in ("step", "master_param"):
-                continue
+            if key in ("step", "master_param") or not isinstance(value, (np.ndarray, Quantized8)):
+                continue  # the step count, masters, and scalar state (NAdam's mu_product) are no buffers
             kind = "8-bit" if isinstance(value, Quantized8) else np.dtype(value.dtype).name
             if kind not in kinds:
                 kinds.append(kind)
@@ -151,9 +176,21 @@ def us_per_step(hist: History) -> float:
     return float(np.median(hist.step_time)) / per_epoch * 1e6
 
 
+def select_methods(names: list[str] | None) -> list[Method]:
+    """The methods named (any of ``ALL_METHODS``), or the textbook's; ValueError naming an unknown one."""
+    if names is None:
+        return list(METHODS)
+    unknown = [n for n in names if n not in ALL_METHODS]
+    if unknown or not names:
+        raise ValueError(f"methods: unknown {unknown}; choose from {list(ALL_METHODS)}" if unknown
+                         else "methods: name at least one method")
+    return [ALL_METHODS[n] for n in dict.fromkeys(names)]
+
+
 def run_demo(dataset: str = "digits", epochs: int = 20, out: str | None = "fastoptim-demo", seed: int = 0,
              hidden: int = 64, sweep: bool = True, plots: bool = True, progress: bool | None = None,
-             verbose: bool = True, state_bits: int = 32, param_dtype: str = "float32") -> dict[str, Any]:
+             verbose: bool = True, state_bits: int = 32, param_dtype: str = "float32",
+             methods: list[str] | None = None) -> dict[str, Any]:
     """Run every method; return ``{"rows": [...], "histories": {...}, "sweep": {...}, "notes": [...]}``
     and write ``results.json`` (and PNG charts) into ``out`` unless it is None.
 
@@ -164,10 +201,14 @@ def run_demo(dataset: str = "digits", epochs: int = 20, out: str | None = "fasto
     ``notes`` say where it does not. ``param_dtype`` "float16"/"bfloat16" trains the model in
     that format with float32 master weights (8-bit state needs float32 params).
 
+    ``methods``: names from ``ALL_METHODS`` (the textbook's by default; any registered optimizer
+    class, e.g. "NAdam", may be named).
+
     Every option is checked, the optional packages imported and ``out`` created before any
     training: ValueError naming the argument, :class:`~fastoptim.optional.MissingDependency`.
     """
     check_options(dataset, epochs, seed, hidden, state_bits, param_dtype)
+    chosen = select_methods(methods)
     plots = plots and out is not None
     require_packages(state_bits, param_dtype, plots)
     if out is not None:
@@ -196,7 +237,7 @@ def run_demo(dataset: str = "digits", epochs: int = 20, out: str | None = "fasto
 
     sweeps: dict[str, SweepResult] = {}
     if sweep:
-        for m in METHODS:
+        for m in chosen:
             with np.errstate(all="ignore"):
                 sweeps[m.name] = lr_sweep(
                     make_model, lambda model, lr, m=m: m.make(model.params, lr, **state_options(m, state_bits)),
@@ -206,7 +247,7 @@ def run_demo(dataset: str = "digits", epochs: int = 20, out: str | None = "fasto
 
     notes: list[str] = []
     rows, histories = [], {}
-    for m in METHODS:
+    for m in chosen:
         swept = sweeps.get(m.name)
         lr, lr_from = m.lr, "fixed"
         if swept is not None:
@@ -241,7 +282,7 @@ def run_demo(dataset: str = "digits", epochs: int = 20, out: str | None = "fasto
               "sweep": {m.name: {"epochs": SWEEP_EPOCHS, "batch_size": m.batch_size or len(X_train),
                                  "lrs": s.lrs, "losses": s.losses, "diverged": s.diverged,
                                  "best_lr": None if all(s.diverged) else s.best_lr}
-                        for m in METHODS if (s := sweeps.get(m.name)) is not None} or None}
+                        for m in chosen if (s := sweeps.get(m.name)) is not None} or None}
     if out is not None:
         write_json(os.path.join(out, "results.json"), result)
         written = [os.path.join(out, "results.json")]

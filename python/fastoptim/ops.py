@@ -1,58 +1,71 @@
 """Functional update rules: one call steps caller-owned params and state in place.
 
 For micro-benchmarks and for frameworks that keep their own state (anything that can hand
-over NumPy views of its buffers). Lists are stepped in one C++ call; every buffer is checked
-on every call (dtype, shape, layout, aliasing) before anything is written. The formulas are
-those of the optimizer classes (torch.optim's); ``step`` is the 1-based step number.
+over NumPy views of its buffers). There is one function per registered rule, named after it
+(``sgd_``, ``adam_``, ``nadam_``, ...), built from the rule registry::
+
+    ops.adam_(params, grads, {"exp_avg": ms, "exp_avg_sq": vs}, step=t, lr=1e-3)
+
+``state`` maps torch's state keys to one array per param (optional buffers, such as SGD's
+``momentum_buffer`` or Adam's ``max_exp_avg_sq``, switch their variant on by being given); a
+rule's scalar state (NAdam's ``mu_product``...) is given the same way, as 1-element float32 or
+float64 arrays (one for all params, or one per param) that the call reads and rewrites.
+``step`` is the 1-based step number (SGD: 1 on the momentum buffer's first step, which copies
+the gradient into it). The hyperparameters are torch.optim's, keyword-only, with its defaults.
+Lists are stepped in one C++ call; every buffer is checked on every call (dtype, shape, layout,
+aliasing) before anything is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from . import _core
+from .rules import REGISTRY
+from .rules.descriptor import RuleDescriptor, kernel_value
 
 Arrays = Sequence[np.ndarray]
 
 
-def _run(rule: str, params: Arrays, grads: Arrays, state: dict[str, Arrays | None], hyper: tuple, step: int,
-         maximize: bool = False, nesterov: bool = False, decoupled: bool = False) -> None:
-    buffers = {k: list(v) for k, v in state.items() if v is not None}
-    plan = _core.StepPlan(rule, list(params), buffers, maximize, nesterov, decoupled)
-    plan.step(list(grads), hyper, step)
+def _make_op(d: RuleDescriptor) -> Callable[..., None]:
+    kernel_names = tuple(_core.rule_hyper_names(d.rule))
+    P = inspect.Parameter
+    args = [a for a in d.args if not a.torch_only and a.kind != "bool" and a.name != "maximize"]
+    option_keys = sorted(set(d.options.values()))
+    params = [P("params", P.POSITIONAL_OR_KEYWORD, annotation="Sequence[np.ndarray]"),
+              P("grads", P.POSITIONAL_OR_KEYWORD, annotation="Sequence[np.ndarray]"),
+              P("state", P.POSITIONAL_OR_KEYWORD, default=None,
+                annotation="Mapping[str, Sequence[np.ndarray]] | None"),
+              P("step", P.KEYWORD_ONLY, annotation="int")]
+    params += [P(a.name, P.KEYWORD_ONLY, default=a.default) for a in args]
+    params += [P(k, P.KEYWORD_ONLY, default=False, annotation="bool") for k in option_keys]
+    params.append(P("maximize", P.KEYWORD_ONLY, default=False, annotation="bool"))
+    sig = inspect.Signature(params, return_annotation="None")
+
+    def op(*a: Any, **kw: Any) -> None:
+        bound = sig.bind(*a, **kw)
+        bound.apply_defaults()
+        v = bound.arguments
+        state: Mapping[str, Arrays] = v["state"] or {}
+        hyper = tuple(kernel_value(v, name) for name in kernel_names)
+        options = {o: bool(v[key]) for o, key in d.options.items()}
+        plan = _core.StepPlan(d.rule, list(v["params"]), {k: list(x) for k, x in state.items()},
+                              bool(v["maximize"]), options)
+        plan.step(list(v["grads"]), hyper, v["step"])
+
+    op.__signature__ = sig  # type: ignore[attr-defined]
+    op.__name__ = op.__qualname__ = f"{d.rule}_"
+    op.__module__ = __name__
+    op.__doc__ = (f"One {d.rule} step over caller-owned params and state ({', '.join(repr(b.name) for b in d.buffers)}"
+                  f"); see the module docstring.\n\n    The rule: " + d.doc)
+    return op
 
 
-def sgd_(params: Arrays, grads: Arrays, momentum_buffers: Arrays | None = None, *, lr: float,
-         momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-         maximize: bool = False, first_step: bool = False) -> None:
-    """SGD; with momentum, ``momentum_buffers`` are required and ``first_step=True`` copies the
-    gradient into them (torch's first step)."""
-    _run("sgd", params, grads, {"momentum_buffer": momentum_buffers}, (lr, momentum, dampening, weight_decay),
-         1 if first_step else 2, maximize, nesterov)
-
-
-def adagrad_(params: Arrays, grads: Arrays, sums: Arrays, *, step: int, lr: float = 1e-2, lr_decay: float = 0.0,
-             weight_decay: float = 0.0, eps: float = 1e-10, maximize: bool = False) -> None:
-    """Adagrad on caller-owned accumulators ``sums``."""
-    _run("adagrad", params, grads, {"sum": sums}, (lr, lr_decay, weight_decay, eps), step, maximize)
-
-
-def rmsprop_(params: Arrays, grads: Arrays, square_avgs: Arrays, *, lr: float = 1e-2, alpha: float = 0.99,
-             eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-             momentum_buffers: Arrays | None = None, grad_avgs: Arrays | None = None,
-             maximize: bool = False) -> None:
-    """RMSprop; ``grad_avgs`` makes it centered, ``momentum_buffers`` are needed with momentum."""
-    _run("rmsprop", params, grads,
-         {"square_avg": square_avgs, "grad_avg": grad_avgs, "momentum_buffer": momentum_buffers},
-         (lr, alpha, eps, weight_decay, momentum), 1, maximize)
-
-
-def adam_(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, *, step: int, lr: float = 1e-3,
-          betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-          decoupled_weight_decay: bool = False, max_exp_avg_sqs: Arrays | None = None,
-          maximize: bool = False) -> None:
-    """Adam (AdamW with ``decoupled_weight_decay=True``; AMSGrad when ``max_exp_avg_sqs`` given)."""
-    _run("adam", params, grads, {"exp_avg": exp_avgs, "exp_avg_sq": exp_avg_sqs, "max_exp_avg_sq": max_exp_avg_sqs},
-         (lr, betas[0], betas[1], eps, weight_decay), step, maximize, decoupled=decoupled_weight_decay)
+OPS: dict[str, Callable[..., None]] = {f"{name}_": _make_op(d) for name, d in REGISTRY.items()}
+"""Every functional rule, by function name."""
+globals().update(OPS)
+__all__ = sorted(OPS)

@@ -1,8 +1,10 @@
 """The optimizer base class: parameter groups, state, steps and checkpoints.
 
-Subclasses (SGD, Adagrad, RMSprop, Adam, AdamW) only say which update rule they run, how
-their hyperparameters map onto it, and which state buffers it needs. Everything numeric
-per element happens in ``fastoptim._core``; this layer validates structure and owns state.
+The optimizer classes (``fastoptim.SGD``, ``fastoptim.Adam``, ...) are built from the rule
+registry (:mod:`fastoptim.rules`, see :mod:`fastoptim.rule_classes`): each only names its rule
+descriptor, which says how group options map onto the kernel's hyperparameters and which state
+buffers the rule needs. Everything numeric per element happens in ``fastoptim._core``; this
+layer validates structure and owns state.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from . import _core
 from .flat_params import aligned_full_like
 from .mixed_precision import check_group_dtypes, master_copy
 from .param_structure import GroupLayout, group_layout, is_group_list
-from .quantized_state import Quantized8, bf16_full_like, bfloat16_dtype, quantized_state
+from .quantized_state import Quantized8, bf16_full_like, bfloat16_dtype, check_state_bits, quantized_state
+from .rules.descriptor import RuleDescriptor, kernel_value
 
 
 class StepResult(NamedTuple):
@@ -57,6 +60,9 @@ class _GroupState:
     plans: list[tuple[Any, list[int] | None]] = field(default_factory=list)
     plan_key: Any = None
     masters: list[np.ndarray] | None = None  # float32 master weights of 16-bit params
+    # The rule's scalar state (NAdam's mu_product, ASGD's eta and mu), one float32 value per
+    # group in a 1-element array the C++ step reads and rewrites.
+    scalars: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def step(self) -> int:
@@ -84,15 +90,13 @@ class Optimizer:
     """
 
     rule: ClassVar[str]
-    # Options every checkpoint of this optimizer (and of its torch.optim namesake) carries;
-    # one that lacks any is refused as a checkpoint of another optimizer.
-    _checkpoint_keys: ClassVar[tuple[str, ...]] = ("lr",)
-    # State buffers that exist whenever a param has any state (options add the others).
-    _required_buffers: ClassVar[tuple[str, ...]] = ()
+    descriptor: ClassVar[RuleDescriptor]
+    # Group keys the class fixes (AdamW: decoupled_weight_decay=True); not arguments.
+    _fixed: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         self._lock = threading.Lock()  # one step (or load) at a time; other threads wait
-        self.defaults = dict(defaults)
+        self.defaults = {**dict(defaults), **self._fixed}
         self.param_groups: list[dict[str, Any]] = []
         self._groups: list[_GroupState] = []
         self._grouped = is_group_list(params)
@@ -100,28 +104,51 @@ class Optimizer:
         for g in (params if self._grouped else [{"params": params}]):
             self.add_param_group(dict(g))
 
-    # -- what subclasses provide ---------------------------------------------------------------
+    # -- the rule, from its descriptor -------------------------------------------------------------
+    @property
+    def _checkpoint_keys(self) -> tuple[str, ...]:
+        """Options every checkpoint of this optimizer (and of its torch.optim namesake) carries;
+        one that lacks any is refused as a checkpoint of another optimizer."""
+        return self.descriptor.checkpoint_keys
+
+    @property
+    def _required_buffers(self) -> tuple[str, ...]:
+        """State buffers that exist whenever a param has any state (options add the others)."""
+        return self.descriptor.required_buffers()
+
     def _hyper(self, group: Mapping[str, Any]) -> tuple[float, ...]:
         """Hyperparameters in the order ``_core.rule_hyper_names(rule)`` lists them."""
-        raise NotImplementedError
+        return tuple(kernel_value(group, name) for name in _kernel_names(self.rule))
 
-    def _flags(self, group: Mapping[str, Any]) -> tuple[bool, bool, bool]:
-        """(maximize, nesterov, decoupled weight decay)."""
-        return (bool(group["maximize"]), False, False)
+    def _flags(self, group: Mapping[str, Any]) -> tuple[bool, dict[str, bool]]:
+        """(maximize, {C++ option: value}) of a group."""
+        return (bool(group["maximize"]), {o: bool(group[key]) for o, key in self.descriptor.options.items()})
 
     def _state_fill(self, group: Mapping[str, Any]) -> dict[str, float]:
         """State buffers this group needs now, with the value each starts at."""
-        raise NotImplementedError
+        return {b.name: b.start(group) for b in self.descriptor.buffers_for(group)}
 
     def _structure_key(self, group: Mapping[str, Any]) -> tuple:
         """What decides flags and state buffers; the StepPlan is rebuilt when it changes."""
-        return (group["maximize"],)
+        maximize, options = self._flags(group)
+        return (maximize, tuple(options.values()), tuple(b.name for b in self.descriptor.buffers_for(group)),
+                group["state_bits"], group.get("min_8bit_size"), group["stochastic_rounding"], group["seed"])
 
     def _check_extra(self, group: Mapping[str, Any]) -> None:
         """Validation of options that are not kernel hyperparameters."""
+        spec = _core.rule_spec(self.rule)
+        maximize, options = self._flags(group)
+        present = [b.present(group) for b in self.descriptor.buffers]
+        ok8 = not any(present) or _core.block8_supports(self.rule, options, present)  # no state: nothing to keep
+        check_state_bits(group, ok8, f"for {type(self).__name__} with these options "
+                         f"(8-bit state: {spec['block8_variants'] or 'none for this rule'})")
+        if self.descriptor.check is not None:
+            self.descriptor.check(group)
 
     def _kernel_step(self, gs: _GroupState) -> int:
         """The 1-based step number the kernel is given for the coming step."""
+        if self.descriptor.stepless:  # the kernel copies the gradient into a fresh buffer on step 1
+            return gs.step + 1 if gs.buffers and set(gs.buffers) <= gs.initialized else 1
         return gs.step + 1
 
     # -- groups ----------------------------------------------------------------------------------
@@ -157,14 +184,16 @@ class Optimizer:
                                          "a parameter may belong to one group only")
 
     def _check_group(self, group: Mapping[str, Any]) -> None:
-        maximize, nesterov, decoupled = self._flags(group)
-        _core.check_hyper(self.rule, self._hyper(group), maximize, nesterov, decoupled)
+        maximize, options = self._flags(group)
+        _core.check_hyper(self.rule, self._hyper(group), maximize, options)
         self._check_extra(group)
 
     def _sync_plan(self, group: Mapping[str, Any], gs: _GroupState) -> list[tuple[Any, list[int] | None]]:
         """The group's StepPlans, rebuilt if flags or the set of state buffers changed."""
         key = self._structure_key(group)
         if gs.plans and key == gs.plan_key:
+            if gs.counter[0] == 0:
+                self._start_state(group, gs)
             return gs.plans
         if gs.plans:  # an option changed through param_groups since the last step: check it first
             self._check_group(group)
@@ -172,7 +201,7 @@ class Optimizer:
             raise ValueError("state_bits: 8-bit state needs float32 params; this group's params are 16-bit "
                              "(stepped through float32 masters): use state_bits=16 (bfloat16 state) or 32")
         fill = self._state_fill(group)
-        flags = self._flags(group)
+        maximize, options = self._flags(group)
         arrays = gs.stepped
         eight = [bool(fill) and gs.masters is None and quantized_state(group, a) for a in arrays]
         buffers = {}
@@ -185,6 +214,8 @@ class Optimizer:
 
         born = {}
         live = gs.initialized
+        names = _core.rule_spec(self.rule)["scalar_state"]
+        scalars = gs.scalars if set(gs.scalars) == set(names) else {n: np.zeros(1, np.float32) for n in names}
         for name, value in fill.items():
             old = gs.buffers.get(name)
             if old is not None and all(fits(b, a, e) for b, a, e in zip(old, arrays, eight)):
@@ -204,17 +235,32 @@ class Optimizer:
         if small:
             sub = None if not large else small
             outputs = None if gs.masters is None else [gs.layout.arrays[i] for i in small]
-            plans.append((_core.StepPlan(self.rule, [arrays[i] for i in small],
-                                         {n: [b[i] for i in small] for n, b in buffers.items()}, *flags,
+            state = {n: [b[i] for i in small] for n, b in buffers.items()}
+            state.update({n: [a] for n, a in scalars.items()})
+            plans.append((_core.StepPlan(self.rule, [arrays[i] for i in small], state, maximize, options,
                                          outputs=outputs, stochastic_rounding=bool(group.get("stochastic_rounding")),
                                          seed=int(group.get("seed", 0))), sub))
         if large:
             codes = {n: [b[i].codes for i in large] for n, b in buffers.items()}
             scales = {n: [b[i].scales for i in large] for n, b in buffers.items()}
-            plans.append((_core.BlockPlan(self.rule, [arrays[i] for i in large], codes, scales, *flags,
+            plans.append((_core.BlockPlan(self.rule, [arrays[i] for i in large], codes, scales, maximize, options,
                                           seed=int(group["seed"])), None if not small else large))
-        gs.buffers, gs.born, gs.plans, gs.plan_key = buffers, born, plans, key
+        gs.buffers, gs.born, gs.plans, gs.plan_key, gs.scalars = buffers, born, plans, key, scalars
+        if gs.counter[0] == 0:
+            self._start_state(group, gs)
         return plans
+
+    def _start_state(self, group: Mapping[str, Any], gs: _GroupState) -> None:
+        """Before the first step, state starts from the group's options as they are then (torch
+        creates it lazily at the first step: an lr changed by a scheduler's constructor counts)."""
+        for name, value in zip(gs.scalars, _core.rule_start_scalar_state(self.rule, self._hyper(group))):
+            gs.scalars[name][0] = value
+        fill = self._state_fill(group)
+        for name, bufs in gs.buffers.items():
+            if gs.born.get(name, 0) == 0 and fill.get(name, 0.0) != 0.0:
+                for b in bufs:
+                    if not isinstance(b, Quantized8):
+                        b[...] = fill[name]
 
     # -- stepping -------------------------------------------------------------------------------
     def _split_grads(self, grads: Any) -> list[list[np.ndarray]]:
@@ -279,6 +325,8 @@ class Optimizer:
         for gs in self._groups:
             for i in range(len(gs.layout.arrays)):
                 entry: dict[str, Any] = {"step": gs.step}
+                if gs.step > 0:  # torch's scalar state, as plain numbers (its tensors load too)
+                    entry.update({name: float(a[0]) for name, a in gs.scalars.items()})
                 for name in sorted(gs.initialized):
                     entry[name] = gs.buffers[name][i]
                 if gs.masters is not None:
@@ -349,8 +397,9 @@ class Optimizer:
         gs = _GroupState(old.layout, np.array([step], np.int64), masters=masters)
         fill = self._state_fill(new_group)
         names = set(_core.rule_state_names(self.rule))
+        scalar_names = _core.rule_spec(self.rule)["scalar_state"]
         for i, e in enumerate(entries):
-            unknown = set(e) - names - {"step", "master_param"}
+            unknown = set(e) - names - set(scalar_names) - {"step", "master_param"}
             if unknown:
                 raise ValueError(f"{where}, param {i}: unknown state {sorted(unknown)} for {type(self).__name__}")
             held = set(e) & names
@@ -371,6 +420,16 @@ class Optimizer:
             for i, (buf, e) in enumerate(zip(bufs, entries)):
                 _load_buffer(buf, e[name], f"{where}, param {i}: state {name!r}", arrays[i].shape)
             gs.born[name] = -1
+        for name in scalar_names:
+            values = {_scalar_value(e[name], f"{where}, param {i}: state {name!r}")
+                      for i, e in enumerate(entries) if name in e}
+            if len(values) > 1:
+                raise ValueError(f"{where}: state {name!r} differs between params ({sorted(values)}); a group's "
+                                 "params are stepped together and share it")
+            if values:
+                gs.scalars[name][0] = values.pop()
+            elif step > 0 and any(e for e in entries):
+                raise ValueError(f"{where}: has state but not {name!r}, which {type(self).__name__} keeps")
         return new_group, gs
 
     def state_bytes(self) -> int:
@@ -381,8 +440,8 @@ class Optimizer:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         del state["_lock"]
-        state["_groups"] = [_GroupState(gs.layout, gs.counter, gs.buffers, gs.born, masters=gs.masters)
-                            for gs in self._groups]
+        state["_groups"] = [_GroupState(gs.layout, gs.counter, gs.buffers, gs.born, masters=gs.masters,
+                                        scalars=gs.scalars) for gs in self._groups]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -401,6 +460,14 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _kernel_names(rule: str, _cache: dict[str, tuple[str, ...]] = {}) -> tuple[str, ...]:  # noqa: B006
+    """The rule's kernel hyperparameter names, in kernel order (cached: asked every step)."""
+    names = _cache.get(rule)
+    if names is None:
+        names = _cache[rule] = tuple(_core.rule_hyper_names(rule))
+    return names
 
 
 CHECKPOINT_FORMAT = 2
@@ -424,6 +491,18 @@ def _step_count(value: Any, where: str) -> int:
     if not 0 <= value <= _MAX_STEP:
         raise ValueError(f"{where}: 'step' must be in [0, 2**53], got {value!r}")
     return int(value)
+
+
+def _scalar_value(value: Any, where: str) -> float:
+    """A checkpoint's scalar state (a number, NumPy or torch scalar) as a finite float."""
+    if hasattr(value, "item") and not isinstance(value, (int, float)):
+        try:
+            value = value.item()
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise TypeError(f"{where}: must be a number, got {type(value).__name__}") from exc
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{where}: must be a finite number, got {value!r}")
+    return float(value)
 
 
 def _float_array(value: Any, where: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -498,8 +577,6 @@ def _checkpoint_groups(opt: Optimizer, state_dict: Any) -> list[tuple[Mapping[st
         if missing:
             raise ValueError(f"{where} lacks {missing}, which every {type(opt).__name__} checkpoint has: a "
                              "checkpoint of another optimizer?")
-        if saved.get("decoupled_weight_decay") and not opt._flags({**group, **saved})[2]:
-            raise ValueError(f"{where}: was saved with decoupled_weight_decay=True; load it into AdamW")
         ids = saved.get("params")
         if not isinstance(ids, (list, tuple)):
             raise TypeError(f"{where}: 'params' must be a list of parameter indices")

@@ -44,15 +44,14 @@
 #include <string>
 #include <vector>
 
-#include "dispatch.hpp"
-#include "isa_table.hpp"
-#include "rules.hpp"
-#include "step_scalars.hpp"
+#include "core/dispatch.hpp"
+#include "core/isa_table.hpp"
+#include "core/rule_registry.hpp"
 
 namespace fastoptim {
 namespace digest {
 namespace {
-#include "kernels/hash32.hpp"  // mix32: the random keys of a step, as step_plan.cpp forms them
+#include "core/hash32.hpp"  // mix32: the random keys of a step, as step_plan.cpp forms them
 
 // ---- deterministic inputs -------------------------------------------------------------------
 
@@ -278,96 +277,30 @@ const Format kFormats[] = {
     {"8bit", kF32, -1, false, false, true},
 };
 
-// A hyperparameter set: values in rule_spec(rule).hyper order, and the structural flags.
-struct HyperSet {
-  double h[kMaxHyper];
-  bool maximize, nesterov, decoupled, centered, amsgrad;
-};
-// SGD: lr, momentum, dampening, weight_decay.  Adagrad: lr, lr_decay, weight_decay, eps.
-// RMSprop: lr, alpha, eps, weight_decay, momentum.  Adam: lr, betas[0], betas[1], eps,
-// weight_decay.  Flags: maximize, nesterov, decoupled (AdamW), centered, amsgrad.
-const std::vector<HyperSet>& hyper_sets(Rule r) {
-  static const std::vector<HyperSet> sets[kNumRules] = {
-      {
-          {{0.1, 0.0, 0.0, 0.0}, false, false, false, false, false},
-          {{0.01, 0.9, 0.0, 1e-4}, false, false, false, false, false},
-          {{0.05, 0.9, 0.0, 5e-3}, false, true, false, false, false},
-          {{0.02, 0.5, 0.3, 0.01}, true, false, false, false, false},
-          {{0.1, 0.9, 0.0, 0.0}, false, false, false, false, false},
-          {{0.03, 0.8, 0.0, 0.0}, true, true, false, false, false},
-      },
-      {
-          {{0.01, 0.0, 0.0, 1e-10}, false, false, false, false, false},
-          {{0.1, 0.01, 1e-3, 1e-8}, false, false, false, false, false},
-          {{0.05, 0.001, 0.0, 1e-6}, true, false, false, false, false},
-          {{0.3, 0.1, 0.02, 1e-10}, false, false, false, false, false},
-      },
-      {
-          {{0.01, 0.99, 1e-8, 0.0, 0.0}, false, false, false, false, false},
-          {{0.001, 0.9, 1e-6, 1e-2, 0.9}, false, false, false, false, false},
-          {{0.005, 0.95, 1e-8, 0.0, 0.5}, false, false, false, true, false},
-          {{0.01, 0.3, 1e-8, 1e-3, 0.0}, true, false, false, true, false},
-          {{0.01, 0.99, 1e-8, 1e-3, 0.0}, false, false, false, false, false},
-          {{0.002, 0.8, 1e-7, 0.0, 0.7}, true, false, false, false, false},
-      },
-      {
-          {{1e-3, 0.9, 0.999, 1e-8, 0.0}, false, false, false, false, false},
-          {{1e-3, 0.9, 0.999, 1e-8, 1e-2}, false, false, true, false, false},
-          {{3e-3, 0.8, 0.99, 1e-6, 1e-3}, false, false, false, false, true},
-          {{1e-2, 0.3, 0.5, 1e-8, 0.1}, true, false, true, false, true},
-          {{2e-3, 0.9, 0.99, 1e-8, 5e-3}, false, false, false, false, false},
-          {{5e-3, 0.6, 0.9, 1e-7, 0.0}, true, false, false, false, false},
-      },
-  };
-  return sets[r];
-}
-
-RuleFlags flags_of(Rule r, const HyperSet& s) {
+// The hyperparameter sets of a rule: its header's `examples` (values in the order of its spec,
+// maximize, options, which state buffers are present), chosen there to reach every branch.
+RuleFlags flags_of(const RuleExample& e) {
   RuleFlags f;
-  f.maximize = s.maximize;
-  f.nesterov = s.nesterov;
-  f.decoupled = s.decoupled;
-  switch (r) {
-    case kSgd: f.state_present[0] = s.h[1] != 0.0; break;
-    case kAdagrad: f.state_present[0] = true; break;
-    case kRmsprop:
-      f.state_present[0] = true;
-      f.state_present[1] = s.centered;
-      f.state_present[2] = s.h[4] != 0.0;
-      break;
-    case kAdam:
-      f.state_present[0] = f.state_present[1] = true;
-      f.state_present[2] = s.amsgrad;
-      break;
-    default: break;
-  }
+  f.maximize = e.maximize;
+  for (int k = 0; k < kMaxOptions; ++k) f.option[k] = e.option[k];
+  for (int k = 0; k < kMaxState; ++k) f.state_present[k] = e.state_present[k];
   return f;
 }
 
-// As BlockPlan's constructor: the structures the 8-bit kernels implement.
-bool eight_bit_supported(Rule r, const RuleFlags& f) {
-  const bool* p = f.state_present;
-  if (r == kAdam) return p[0] && p[1] && !p[2];
-  if (r == kRmsprop) return p[0] && !p[1];
-  if (r == kSgd) return p[0];
-  return false;
-}
-
-// How each state stream starts when resumed: signed (first moments, momentum buffers),
-// non-negative (sums of squares, second moments), or zero (RMSprop's centered average, so
-// that square_avg - grad_avg^2 stays >= 0 and no NaN is made).
-Init resumed_init(Rule r, int k) {
-  switch (r) {
-    case kSgd: return Init::kSigned;
-    case kAdagrad: return Init::kNonNegative;
-    case kRmsprop: return k == 0 ? Init::kNonNegative : k == 1 ? Init::kZero : Init::kSigned;
-    case kAdam: return k == 0 ? Init::kSigned : Init::kNonNegative;
+// How each state stream starts when resumed, by its kind: signed (first moments, momentum
+// buffers), non-negative (sums of squares, second moments), or zero (RMSprop's centered
+// average, so that square_avg - grad_avg^2 stays >= 0 and no NaN is made).
+Init resumed_init(const RuleSpec& spec, int k) {
+  switch (spec.state[k].kind) {
+    case StateKind::kSigned: return Init::kSigned;
+    case StateKind::kNonNegative: return Init::kNonNegative;
     default: return Init::kZero;
   }
 }
-// 8-bit code formats (kernels/blockwise8.hpp): signed for first moments and momentum buffers,
-// unsigned for root second moments.
-bool code_is_signed(Rule r, int k) { return !((r == kAdam && k == 1) || (r == kRmsprop && k == 0)); }
+
+// 8-bit code formats (formats/blockwise8.hpp): unsigned for non-negative state (kept as its
+// square root), signed otherwise.
+bool code_is_signed(const RuleSpec& spec, int k) { return spec.state[k].kind != StateKind::kNonNegative; }
 
 // Random valid 8-bit state of one stream: codes of magnitude at most 1.0 (0x78 signed, 0xf0
 // unsigned), scales from the float generator (some zero); Adam's m code is 0 where u's is.
@@ -398,11 +331,12 @@ struct Tensor {
 
 // Steps one hyperparameter set of one rule in one format; every written byte into `d`.
 void run_set(const IsaTable& isa, Rule r, const Format& fmt, std::size_t set_index, Digest& d) {
-  const HyperSet& hs = hyper_sets(r)[set_index];
-  const RuleFlags flags = flags_of(r, hs);
+  const RuleInfo& info = rule_info(r);
+  const RuleExample& hs = info.examples[set_index];
+  const RuleFlags flags = flags_of(hs);
   check_hyper(r, hs.h, flags);      // the checks StepPlan::load makes; a bad set here is a bug
-  check_structure(r, hs.h, flags);  // of this driver (std::invalid_argument, exit 2)
-  const RuleSpec& spec = rule_spec(r);
+  check_structure(r, hs.h, flags);  // of a rule's examples (std::invalid_argument, exit 2)
+  const RuleSpec& spec = *info.spec;
   const bool fresh = set_index % 2 == 0;
   const std::int64_t first_step = fresh ? 1 : std::int64_t(4 + set_index);
   const std::uint32_t seed = 1000U + std::uint32_t(set_index);  // the optimizer's seed=
@@ -420,20 +354,24 @@ void run_set(const IsaTable& isa, Rule r, const Format& fmt, std::size_t set_ind
     T.owned[std::size_t(T.param)].fill(Init::kSigned, Stream(seed_of(r, set_index, t, 0)));
     T.grad = T.add(ge, n, skew(1));
     if (fmt.low >= 0) T.out = T.add(low_elem(fmt.low), n, skew(5));
-    for (int k = 0; k < spec.n_state; ++k) {
+    for (int k = 0; k < info.n_state; ++k) {
       if (!flags.state_present[k]) continue;
       const Stream s(seed_of(r, set_index, t, 2 + k));
       if (fmt.eight_bit) {
         T.codes[k] = T.add(Elem::kU8, n, skew(2 + k));
         T.scales[k] = T.add(Elem::kF32, (n + kBlock8Size - 1) / kBlock8Size, skew(3 + k));
         if (!fresh) fill_codes(T.owned[std::size_t(T.codes[k])], T.owned[std::size_t(T.scales[k])],
-                               code_is_signed(r, k), s);
+                               code_is_signed(spec, k), s);
       } else {
         T.state[k] = T.add(se, n, skew(2 + k));
-        T.owned[std::size_t(T.state[k])].fill(fresh ? Init::kZero : resumed_init(r, k), s);
+        T.owned[std::size_t(T.state[k])].fill(fresh ? Init::kZero : resumed_init(spec, k), s);
       }
     }
-    if (fmt.eight_bit && r == kAdam && !fresh) {  // the invariant requantize_pair keeps
+    // The invariant requantize_pair keeps for a (signed moment, unsigned root second moment)
+    // pair such as Adam's: no first moment where the second one's code is 0.
+    const bool moment_pair = info.n_state >= 2 && spec.state[0].kind == StateKind::kSigned &&
+                             spec.state[1].kind == StateKind::kNonNegative;
+    if (fmt.eight_bit && moment_pair && !fresh) {
       auto* m = static_cast<std::uint8_t*>(T.at(T.codes[0]));
       const auto* u = static_cast<const std::uint8_t*>(T.at(T.codes[1]));
       for (std::size_t i = 0; i < n; ++i)
@@ -443,10 +381,16 @@ void run_set(const IsaTable& isa, Rule r, const Format& fmt, std::size_t set_ind
 
   KernelFn kernel = nullptr;
   Block8Fn block8 = nullptr;
-  if (fmt.eight_bit) block8 = isa.block8[r];
-  else if (fmt.bf16_state) kernel = isa.bf16_state[r][fmt.low + 1][fmt.stochastic ? 1 : 0];
-  else if (fmt.low >= 0) kernel = isa.mixed[r][fmt.low][fmt.stochastic ? 1 : 0];
-  else kernel = isa.kernel[r][fmt.dtype];
+  const RuleKernels& kernels = isa.rule[r];
+  if (fmt.eight_bit) block8 = kernels.block8;
+  else if (fmt.bf16_state) kernel = kernels.bf16_state[fmt.low + 1][fmt.stochastic ? 1 : 0];
+  else if (fmt.low >= 0) kernel = kernels.mixed[fmt.low][fmt.stochastic ? 1 : 0];
+  else kernel = kernels.plain[fmt.dtype];
+  // Scalar state (NAdam's mu_product...) as the rule starts it, kept in float32 as torch keeps
+  // it, carried from step to step as StepPlan does; hashed with the buffers.
+  ScalarState scalar_state;
+  info.start_scalar_state(hs.h, scalar_state);
+  for (int j = 0; j < info.n_scalar_state; ++j) scalar_state.single[j] = true;
   if (!kernel && !block8) throw std::logic_error("no kernel in the table");
 
   for (int k = 0; k < kStepsPerSet; ++k) {
@@ -454,7 +398,10 @@ void run_set(const IsaTable& isa, Rule r, const Format& fmt, std::size_t set_ind
     const double gmul = kGmul[(set_index + std::size_t(k)) % 3];
     for (std::size_t t = 0; t < kNumTensors; ++t)
       ts[t].owned[std::size_t(ts[t].grad)].fill(Init::kSigned, Stream(seed_of(r, set_index, t, 100 + k)));
-    const AnyScalars scalars = make_scalars(r, hs.h, flags, step, gmul);
+    ScalarsBuffer scalars_buffer;
+    kernels.make_scalars(hs.h, flags, step, gmul, scalar_state, scalars_buffer);
+    for (int j = 0; j < info.n_scalar_state; ++j) scalar_state.value[j] = scalar_state.stored(j, scalar_state.value[j]);
+    const void* scalars = scalars_buffer.bytes;
     if (block8) {
       // BlockPlan::apply: one run per tensor (all its blocks), keyed per (seed, step, tensor, block).
       const std::uint32_t step_key = mix32(seed ^ mix32(std::uint32_t(step) ^ 0x27d4eb2dU));
@@ -471,7 +418,7 @@ void run_set(const IsaTable& isa, Rule r, const Format& fmt, std::size_t set_ind
         run.step_key = step_key;
         run.tensor = std::uint32_t(t);
         run.first_block = 0;
-        block8(&scalars, run);
+        block8(scalars, run);
       }
     } else {
       // StepPlan::apply: streams (param, grad, state..., 16-bit params), `first` the piece's
@@ -482,13 +429,14 @@ void run_set(const IsaTable& isa, Rule r, const Format& fmt, std::size_t set_ind
         Tensor& T = ts[t];
         void* streams[kMaxStreams] = {T.at(T.param), T.at(T.grad), T.at(T.state[0]),
                                       T.at(T.state[1]), T.at(T.state[2]), T.at(T.out)};
-        kernel(&scalars, streams, kSizes[t], first, key);
+        kernel(scalars, streams, kSizes[t], first, key);
         first += kSizes[t];
       }
     }
     for (Tensor& T : ts)
       for (std::size_t i = 0; i < T.owned.size(); ++i)
         if (int(i) != T.grad) d.buffer(T.owned[i]);
+    for (int j = 0; j < info.n_scalar_state; ++j) d.dbl(scalar_state.value[j]);
   }
 }
 
@@ -565,17 +513,23 @@ int run_isa(const std::string& name) {
   if (name != isa.name) throw std::logic_error("use_isa(" + name + ") gave table " + isa.name);
   Digest all;
   for (int r = 0; r < kNumRules; ++r) {
+    const RuleInfo& info = rule_info(r);
     for (const Format& fmt : kFormats) {
-      if (fmt.eight_bit && !isa.block8[r]) continue;  // Adagrad has no 8-bit variant
+      const RuleKernels& k = isa.rule[r];
+      const bool offered = fmt.eight_bit ? k.block8 != nullptr
+                           : fmt.bf16_state ? k.bf16_state[fmt.low + 1][0] != nullptr
+                           : fmt.low >= 0   ? k.mixed[fmt.low][0] != nullptr
+                                            : k.plain[fmt.dtype] != nullptr;
+      if (!offered) continue;  // a format the rule does not declare (Adagrad: no 8-bit variant)
       Digest d;
       int sets = 0;
-      for (std::size_t s = 0; s < hyper_sets(Rule(r)).size(); ++s) {
-        if (fmt.eight_bit && !eight_bit_supported(Rule(r), flags_of(Rule(r), hyper_sets(Rule(r))[s]))) continue;
-        run_set(isa, Rule(r), fmt, s, d);
+      for (std::size_t s = 0; s < std::size_t(info.n_examples); ++s) {
+        if (fmt.eight_bit && !info.block8_supports(flags_of(info.examples[s]))) continue;
+        run_set(isa, r, fmt, s, d);
         ++sets;
       }
       if (sets == 0) throw std::logic_error(std::string("no hyperparameter set for ") + fmt.name);
-      print_line(isa.name, rule_spec(Rule(r)).name, fmt.name, d, all);
+      print_line(isa.name, info.spec->name, fmt.name, d, all);
     }
   }
   for (int low = 0; low < kNumLowDtypes; ++low) {
@@ -595,14 +549,18 @@ int run_isa(const std::string& name) {
 
 void print_sets() {
   for (int r = 0; r < kNumRules; ++r) {
-    const RuleSpec& spec = rule_spec(Rule(r));
-    const auto& sets = hyper_sets(Rule(r));
-    for (std::size_t s = 0; s < sets.size(); ++s) {
-      std::printf("# %s set %zu (%s):", spec.name, s, s % 2 == 0 ? "fresh state, steps 1-3" : "resumed state");
-      for (int i = 0; i < spec.n_hyper; ++i) std::printf(" %s=%g", spec.hyper[i], sets[s].h[i]);
-      const HyperSet& h = sets[s];
-      std::printf("%s%s%s%s%s\n", h.maximize ? " maximize" : "", h.nesterov ? " nesterov" : "",
-                  h.decoupled ? " decoupled" : "", h.centered ? " centered" : "", h.amsgrad ? " amsgrad" : "");
+    const RuleInfo& info = rule_info(r);
+    const RuleSpec& spec = *info.spec;
+    for (int s = 0; s < info.n_examples; ++s) {
+      const RuleExample& e = info.examples[s];
+      std::printf("# %s set %d (%s):", spec.name, s, s % 2 == 0 ? "fresh state, steps 1-3" : "resumed state");
+      for (int i = 0; i < info.n_hyper; ++i) std::printf(" %s=%g", spec.hyper[i].name, e.h[i]);
+      if (e.maximize) std::printf(" maximize");
+      for (int i = 0; i < info.n_options; ++i)
+        if (e.option[i]) std::printf(" %s", spec.options[i]);
+      for (int i = 0; i < info.n_state; ++i)
+        if (e.state_present[i]) std::printf(" +%s", spec.state[i].name);
+      std::printf("\n");
     }
   }
 }

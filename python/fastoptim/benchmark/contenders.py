@@ -11,14 +11,11 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import _core
-from ..adagrad import Adagrad
-from ..adam import Adam, AdamW
-from ..rmsprop import RMSprop
-from ..sgd import SGD
+from ..rule_classes import CLASSES
 from .rules import TORCH_FUSED, RuleCase
 
 Step = Callable[[], object]
-OURS = {"SGD": SGD, "Adagrad": Adagrad, "RMSprop": RMSprop, "Adam": Adam, "AdamW": AdamW}
+OURS = CLASSES
 
 
 def fastoptim_step(rule: RuleCase, params: list[np.ndarray], grads: list[np.ndarray], **step_kw) -> Step:

@@ -12,9 +12,9 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
-#include "buffers.hpp"
-#include "rules.hpp"
-#include "segments.hpp"
+#include "core/buffers.hpp"
+#include "core/rule_registry.hpp"
+#include "core/segments.hpp"
 
 namespace fastoptim {
 
@@ -27,13 +27,16 @@ struct GradStats {
 
 class StepPlan {
  public:
+  // state: {name: [one array per param]} for the rule's state buffers, and for its scalar
+  // state (NAdam's mu_product...) 1-element float32/float64 arrays, one per param or one for
+  // all, holding one value, read before and rewritten after each step.
+  // options: {option name: bool} for the rule's options (SGD's nesterov...); absent: False.
   // outputs (optional): mixed precision; params are then float32 master weights and outputs
   // the float16/bfloat16 params written from them each step; grads are in that format too.
   // State arrays of bfloat16 select bfloat16 state (float32 params or masters), rounded to
   // nearest even or, with stochastic_rounding, stochastically from a hash of (seed, step).
-  StepPlan(const std::string& rule, py::list params, py::dict state, bool maximize, bool nesterov,
-           bool decoupled, py::object outputs = py::none(), bool stochastic_rounding = false,
-           std::uint32_t seed = 0);
+  StepPlan(const std::string& rule, py::list params, py::dict state, bool maximize, py::object options,
+           py::object outputs = py::none(), bool stochastic_rounding = false, std::uint32_t seed = 0);
   virtual ~StepPlan() = default;
 
   // All in one: load, optional gradient pass, apply. Returns (grad_norm or None, found_inf);
@@ -66,13 +69,20 @@ class StepPlan {
  protected:
   // For subclasses that hold their state differently: binds and checks the params only.
   struct BindParamsOnly {};
-  StepPlan(const std::string& rule, py::list params, bool maximize, bool nesterov, bool decoupled,
-           BindParamsOnly);
+  StepPlan(const std::string& rule, py::list params, bool maximize, py::object options, BindParamsOnly);
   // The lists of a {state name: [one array per param]} dict, by stream; marks them present.
   std::array<py::list, kMaxState> state_streams(py::dict state, const char* what);
   void require_loaded() const;
+  // Reads (and checks) the scalar state for the loaded step.
+  void load_scalar_state();
+  // The step's scalars (from the loaded scalar state; its new values kept for commit).
+  ScalarsBuffer make_scalars(double gmul);
+  // Writes the scalar state computed by make_scalars (after the kernels ran).
+  void commit_scalar_state();
   // Keeps and checks an array the plan writes (written ranges and the array as it is now).
   void bind(py::handle obj, const ArrayRef& ref, const Label& label);
+  // Binds scalar state j (a list of 1-element arrays: one, or one per param).
+  void bind_scalar_state(int j, py::handle lists, const char* what);
 
  private:
   void bind_outputs(py::handle outputs);
@@ -93,6 +103,9 @@ class StepPlan {
   py::list params_;  // keeps params alive and gives grads their expected shapes
   py::list state_;   // keeps state buffers alive
   double hyper_[kMaxHyper] = {};
+  // Scalar state: per name, the 1-element arrays it is kept in, and the values to write next.
+  std::vector<Counter> scalar_state_[kMaxScalarState];
+  ScalarState scalar_state_now_, next_scalar_state_;
   std::int64_t step_ = 0;
   bool loaded_ = false;
 
@@ -138,5 +151,7 @@ void check_grad_pipeline(double grad_scale, py::object max_grad_norm);
 
 // Parses and validates hyperparameters given as a sequence in rule_spec order.
 void parse_hyper(Rule r, py::sequence hyper, double* out);
+// Parses {option name: bool} against the rule's options into f.option; unknown names raise.
+void parse_options(Rule r, py::object options, RuleFlags& f);
 
 }  // namespace fastoptim

@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <cmath>
 
-#include "dispatch.hpp"
-#include "parallel.hpp"
+#include "core/dispatch.hpp"
+#include "core/parallel.hpp"
 
 namespace fastoptim {
 namespace {
-#include "kernels/hash32.hpp"
+#include "core/hash32.hpp"
 
 // Elements per block of the gradient-norm pass: partial sums are formed per fixed block and
 // added in block order, so the norm does not depend on how blocks are shared out to threads.
@@ -28,26 +28,39 @@ double pairwise_lane_sum(const double* lanes) {
 }  // namespace
 
 void parse_hyper(Rule r, py::sequence hyper, double* out) {
-  const RuleSpec& spec = rule_spec(r);
-  if (py::len(hyper) != std::size_t(spec.n_hyper))
-    throw py::value_error(std::string("hyper: ") + spec.name + " takes " + std::to_string(spec.n_hyper) +
+  const RuleInfo& info = rule_info(r);
+  const RuleSpec& spec = *info.spec;
+  if (py::len(hyper) != std::size_t(info.n_hyper))
+    throw py::value_error(std::string("hyper: ") + spec.name + " takes " + std::to_string(info.n_hyper) +
                           " hyperparameters");
-  for (int i = 0; i < spec.n_hyper; ++i) {
+  for (int i = 0; i < info.n_hyper; ++i) {
     py::object v = hyper[std::size_t(i)];
     if (PyBool_Check(v.ptr()) || !PyNumber_Check(v.ptr()))
-      throw py::type_error(std::string(spec.hyper[i]) + " must be a real number, got " +
+      throw py::type_error(std::string(spec.hyper[i].name) + " must be a real number, got " +
                            std::string(py::str(py::type::handle_of(v).attr("__name__"))));
     out[i] = PyFloat_AsDouble(v.ptr());
     if (out[i] == -1.0 && PyErr_Occurred()) throw py::error_already_set();
   }
 }
 
-StepPlan::StepPlan(const std::string& rule, py::list params, bool maximize, bool nesterov, bool decoupled,
-                   BindParamsOnly)
+void parse_options(Rule r, py::object options, RuleFlags& f) {
+  if (options.is_none()) return;
+  if (!py::isinstance<py::dict>(options)) throw py::type_error("options: a dict {option name: bool}");
+  const RuleInfo& info = rule_info(r);
+  for (auto item : py::reinterpret_borrow<py::dict>(options)) {
+    const std::string key = py::str(item.first);
+    int k = 0;
+    while (k < info.n_options && key != info.spec->options[k]) ++k;
+    if (k == info.n_options)
+      throw py::value_error(std::string("options: ") + info.spec->name + " has no option '" + key + "'");
+    f.option[k] = py::bool_(py::reinterpret_borrow<py::object>(item.second));
+  }
+}
+
+StepPlan::StepPlan(const std::string& rule, py::list params, bool maximize, py::object options, BindParamsOnly)
     : rule_(rule_from_name(rule)), params_(params) {
   flags_.maximize = maximize;
-  flags_.nesterov = nesterov;
-  flags_.decoupled = decoupled;
+  parse_options(rule_, options, flags_);
   const std::size_t n = py::len(params);
   if (n == 0) throw py::value_error("params: an empty parameter list");
   dtype_ = array_dtype(params[0], Label{"params", nullptr, 0});
@@ -67,11 +80,18 @@ std::array<py::list, kMaxState> StepPlan::state_streams(py::dict state, const ch
   const RuleSpec& spec = rule_spec(rule_);
   const std::size_t n = num_tensors();
   std::array<py::list, kMaxState> streams;
+  const RuleInfo& info = rule_info(rule_);
   for (auto item : state) {
     const std::string key = py::str(item.first);
+    int j = 0;
+    while (j < info.n_scalar_state && key != spec.scalar_state[j]) ++j;
+    if (j < info.n_scalar_state) {
+      bind_scalar_state(j, item.second, what);
+      continue;
+    }
     int k = 0;
-    while (k < spec.n_state && key != spec.state[k]) ++k;
-    if (k == spec.n_state)
+    while (k < info.n_state && key != spec.state[k].name) ++k;
+    if (k == info.n_state)
       throw py::value_error(std::string(what) + ": " + spec.name + " has no state '" + key + "'");
     if (!py::isinstance<py::list>(item.second))
       throw py::type_error(std::string(what) + " '" + key + "' must be a list of arrays, one per parameter");
@@ -85,20 +105,20 @@ std::array<py::list, kMaxState> StepPlan::state_streams(py::dict state, const ch
   return streams;
 }
 
-StepPlan::StepPlan(const std::string& rule, py::list params, py::dict state, bool maximize,
-                   bool nesterov, bool decoupled, py::object outputs, bool stochastic_rounding,
-                   std::uint32_t seed)
-    : StepPlan(rule, params, maximize, nesterov, decoupled, BindParamsOnly{}) {
+StepPlan::StepPlan(const std::string& rule, py::list params, py::dict state, bool maximize, py::object options,
+                   py::object outputs, bool stochastic_rounding, std::uint32_t seed)
+    : StepPlan(rule, params, maximize, options, BindParamsOnly{}) {
   // State streams by torch's names; unknown names are an error, absent optional ones fine.
   const RuleSpec& spec = rule_spec(rule_);
   const auto streams = state_streams(state, "state");
   // bfloat16 state (with float32 params or masters) is told by the dtype of the state arrays.
-  for (int k = 0; k < spec.n_state; ++k) {
+  const int n_state = rule_info(rule_).n_state;
+  for (int k = 0; k < n_state; ++k) {
     if (!flags_.state_present[k] || py::len(streams[k]) == 0) continue;
     py::handle first_array = streams[k][0];
     if (py::isinstance<py::array>(first_array) &&
         py::reinterpret_borrow<py::array>(first_array).itemsize() == 2) {
-      if (low_dtype(first_array, Label{"state", spec.state[k], 0}) != kBF16 || dtype_ != kF32)
+      if (low_dtype(first_array, Label{"state", spec.state[k].name, 0}) != kBF16 || dtype_ != kF32)
         throw py::type_error("state: 16-bit state is bfloat16, with float32 params or master weights");
       bf16_state_ = true;
     }
@@ -108,9 +128,9 @@ StepPlan::StepPlan(const std::string& rule, py::list params, py::dict state, boo
   seed_ = seed;
   for (int k = 2; k < kOutStream; ++k) seg_.elem_size[k] = bf16_state_ ? 2 : dtype_size(dtype_);
   for (std::size_t i = 0; i < num_tensors(); ++i) {
-    for (int k = 0; k < spec.n_state; ++k) {
+    for (int k = 0; k < n_state; ++k) {
       if (!flags_.state_present[k]) continue;
-      const Label sl{"state", spec.state[k], i};
+      const Label sl{"state", spec.state[k].name, i};
       const ArrayRef st = bf16_state_ ? check_low_array(streams[k][i], sl, kBF16, true, params_[i])
                                       : check_array(streams[k][i], sl, dtype_, true, params_[i]);
       bind(streams[k][i], st, sl);
@@ -233,6 +253,7 @@ void StepPlan::load(py::list grads, py::sequence hyper, std::int64_t step, bool 
   check_hyper(rule_, h, flags_);
   check_structure(rule_, h, flags_);
   if (step < 1) throw py::value_error("step: must be >= 1");
+  load_scalar_state();
   load_grads(grads, addresses);
   std::copy(h, h + kMaxHyper, hyper_);
   step_ = step;
@@ -246,19 +267,84 @@ void StepPlan::require_loaded() const {
 void StepPlan::apply(double gmul) {
   require_loaded();
   loaded_ = false;
-  const AnyScalars scalars = make_scalars(rule_, hyper_, flags_, step_, gmul);
-  const IsaTable& isa = active_isa();
-  const KernelFn kernel = bf16_state_ ? isa.bf16_state[rule_][low_ + 1][stochastic_ ? 1 : 0]
-                          : low_ >= 0 ? isa.mixed[rule_][low_][stochastic_ ? 1 : 0]
-                                      : isa.kernel[rule_][dtype_];
-  const int nstreams = low_ >= 0 ? kMaxStreams : 2 + rule_spec(rule_).n_state;
+  const ScalarsBuffer scalars = make_scalars(gmul);
+  const RuleKernels& kernels = active_isa().rule[rule_];
+  const KernelFn kernel = bf16_state_ ? kernels.bf16_state[low_ + 1][stochastic_ ? 1 : 0]
+                          : low_ >= 0 ? kernels.mixed[low_][stochastic_ ? 1 : 0]
+                                      : kernels.plain[dtype_];
+  if (!kernel)
+    throw std::logic_error(std::string(rule_spec(rule_).name) + ": no kernel for this state format");
+  const int nstreams = low_ >= 0 ? kMaxStreams : 2 + rule_info(rule_).n_state;
   const std::uint32_t key = mix32(seed_ ^ mix32(std::uint32_t(step_) * 0x9e3779b1U));
-  py::gil_scoped_release nogil;
-  parallel_ranges(seg_.total(), 64 / seg_.elem_size[0], [&](std::size_t lo, std::size_t hi) {
-    seg_.for_each_piece(lo, hi, 0, nstreams, [&](void* const* s, std::size_t cnt, std::size_t first) {
-      kernel(&scalars, s, cnt, first, key);
+  {
+    py::gil_scoped_release nogil;
+    parallel_ranges(seg_.total(), 64 / seg_.elem_size[0], [&](std::size_t lo, std::size_t hi) {
+      seg_.for_each_piece(lo, hi, 0, nstreams, [&](void* const* s, std::size_t cnt, std::size_t first) {
+        kernel(scalars.bytes, s, cnt, first, key);
+      });
     });
-  });
+  }
+  commit_scalar_state();
+}
+
+void StepPlan::bind_scalar_state(int j, py::handle lists, const char* what) {
+  const char* name = rule_spec(rule_).scalar_state[j];
+  if (!py::isinstance<py::list>(lists))
+    throw py::type_error(std::string(what) + " '" + name + "' must be a list of 1-element arrays");
+  const auto list = py::reinterpret_borrow<py::list>(lists);
+  if (py::len(list) != 1 && py::len(list) != num_tensors())
+    throw py::value_error(std::string(what) + " '" + name + "' has " + std::to_string(py::len(list)) +
+                          " arrays: one for all params, or one per param (" + std::to_string(num_tensors()) + ")");
+  auto& kept = scalar_state_[j];
+  kept.clear();
+  for (std::size_t i = 0; i < py::len(list); ++i) {
+    const Label l{what, name, i};
+    const Counter c = check_counter(list[i], l);
+    if (c.type == CounterType::kI64) throw py::type_error(l.str() + " must be float32 or float64");
+    const std::size_t bytes = c.type == CounterType::kF32 ? 4 : 8;
+    bool seen = false;  // the same array may stand for several params; bind it once
+    for (const Counter& other : kept) seen = seen || other.data == c.data;
+    if (!seen) bind(list[i], ArrayRef{c.data, 1, bytes}, l);
+    kept.push_back(c);
+  }
+  state_.append(list);
+}
+
+void StepPlan::load_scalar_state() {
+  const RuleInfo& info = rule_info(rule_);
+  ScalarState ss;
+  for (int j = 0; j < info.n_scalar_state; ++j) {
+    const auto& kept = scalar_state_[j];
+    if (kept.empty())
+      throw py::value_error(std::string("state: ") + info.spec->name + " needs its scalar state '" +
+                            info.spec->scalar_state[j] + "'");
+    auto read = [](const Counter& c) {
+      return c.type == CounterType::kF32 ? double(*static_cast<const float*>(c.data))
+                                         : *static_cast<const double*>(c.data);
+    };
+    ss.value[j] = read(kept[0]);
+    ss.single[j] = kept[0].type == CounterType::kF32;
+    for (const Counter& c : kept)
+      if (!(read(c) == ss.value[j]) || (c.type == CounterType::kF32) != ss.single[j])
+        throw py::value_error(std::string("state '") + info.spec->scalar_state[j] +
+                              "' differs between the params of one plan; they are stepped together");
+  }
+  scalar_state_now_ = ss;
+}
+
+ScalarsBuffer StepPlan::make_scalars(double gmul) {
+  ScalarsBuffer out;
+  next_scalar_state_ = scalar_state_now_;
+  active_isa().rule[rule_].make_scalars(hyper_, flags_, step_, gmul, next_scalar_state_, out);
+  return out;
+}
+
+void StepPlan::commit_scalar_state() {
+  for (int j = 0; j < rule_info(rule_).n_scalar_state; ++j)
+    for (const Counter& c : scalar_state_[j]) {
+      if (c.type == CounterType::kF32) *static_cast<float*>(c.data) = float(next_scalar_state_.value[j]);
+      else *static_cast<double*>(c.data) = next_scalar_state_.value[j];
+    }
 }
 
 py::tuple StepPlan::step(py::list grads, py::sequence hyper, std::int64_t step, double grad_scale,

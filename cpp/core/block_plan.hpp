@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "step_plan.hpp"
+#include "core/step_plan.hpp"
 
 namespace fastoptim {
 
@@ -15,7 +15,7 @@ class BlockPlan : public StepPlan {
   // codes/scales: {state name: [one array per param]}; codes uint8 of the param's size,
   // scales float32 of ceil(size / 256). seed drives the stochastic rounding.
   BlockPlan(const std::string& rule, py::list params, py::dict codes, py::dict scales, bool maximize,
-            bool nesterov, bool decoupled, std::uint32_t seed);
+            py::object options, std::uint32_t seed);
 
   void apply(double gmul) override;
   std::size_t num_blocks() const { return block_offsets_.back(); }

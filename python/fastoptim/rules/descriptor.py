@@ -1,0 +1,146 @@
+"""What a rule is in Python: one :class:`RuleDescriptor` per module of :mod:`fastoptim.rules`.
+
+The C++ header of the rule (``cpp/rules/<rule>.hpp``) owns the numerics and the kernel-level
+spec (hyperparameters in kernel order with their ranges, options, state buffers, scalar state,
+state formats; see ``fastoptim._core.rule_spec``). The descriptor adds what Python needs:
+torch's constructor arguments in torch's order with torch's defaults, when each state buffer
+exists and how it starts, the classes it is offered as (Adam and AdamW share a rule), the
+formula as documentation, and the benchmark cases with their NumPy peer. The NumPy class
+(``fastoptim.Adam``), the torch class (``fastoptim.torch.Adam``), the functional op
+(``fastoptim.ops.adam_``), the benchmark entries and the tests' parametrization are all built
+from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Group = Mapping[str, Any]
+# A NumPy peer: (rule kwargs, params, grads) -> a zero-argument step over the params.
+NumpyPeer = Callable[[dict[str, Any], list[np.ndarray], list[np.ndarray]], Callable[[], None]]
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One constructor argument after ``params``, as torch.optim spells it.
+
+    Attributes:
+        name: torch's argument name (also the param-group key).
+        default: torch's default.
+        torch_only: an argument only the torch class takes (``foreach``, ``capturable``,
+            ``differentiable``, ``fused``: execution switches of torch.optim).
+        keyword_only: after torch's ``*``.
+        kind: "real" (a number: validated by the kernel's ranges), "pair" (two numbers), "bool".
+    """
+
+    name: str
+    default: Any
+    torch_only: bool = False
+    keyword_only: bool = False
+    kind: str = "real"
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """A per-element state buffer, by torch's state key.
+
+    Attributes:
+        name: torch's state key (and the C++ spec's state name).
+        when: present for a group when this is true (None: always).
+        init: its starting value, a number or a function of the group.
+    """
+
+    name: str
+    when: Callable[[Group], bool] | None = None
+    init: float | Callable[[Group], float] = 0.0
+
+    def present(self, group: Group) -> bool:
+        return self.when is None or bool(self.when(group))
+
+    def start(self, group: Group) -> float:
+        return float(self.init(group) if callable(self.init) else self.init)
+
+
+@dataclass(frozen=True)
+class ClassVariant:
+    """A class offering the rule: its name, docstring addition, changed defaults, and group keys
+    it fixes (not arguments: AdamW fixes ``decoupled_weight_decay=True``)."""
+
+    name: str
+    doc: str = ""
+    defaults: dict[str, Any] = field(default_factory=dict)
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """A benchmarked configuration: label, class name, keyword arguments."""
+
+    label: str
+    cls: str
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RuleDescriptor:
+    """Everything Python knows about one update rule (see the module docstring).
+
+    Attributes:
+        rule: the C++ rule name (``cpp/rules/<rule>.hpp``).
+        doc: the formula, as the classes' docstring.
+        args: torch's constructor arguments after ``params``, in torch's order.
+        buffers: the state buffers, in the C++ spec's order.
+        classes: the classes offering the rule.
+        options: C++ option name -> the group key that sets it (``{"decoupled": "decoupled_weight_decay"}``).
+        checkpoint_keys: group keys every checkpoint of the rule has (torch's and ours); a
+            checkpoint lacking one is refused as another optimizer's.
+        check: validation of arguments the kernel does not see (raise ValueError naming them).
+        stepless: torch keeps no step count for the rule (SGD); the kernel is told step 1 on
+            the first step of its buffer, 2 afterwards.
+        eager_state: torch creates the state at construction (Adagrad), not at the first step.
+        bench: benchmark cases.
+        numpy_peer: the rule written as plain NumPy, for the benchmark.
+    """
+
+    rule: str
+    doc: str
+    args: tuple[Arg, ...]
+    buffers: tuple[Buffer, ...]
+    classes: tuple[ClassVariant, ...]
+    options: dict[str, str] = field(default_factory=dict)
+    checkpoint_keys: tuple[str, ...] = ("lr",)
+    check: Callable[[Group], None] | None = None
+    stepless: bool = False
+    eager_state: bool = False
+    bench: tuple[BenchCase, ...] = ()
+    numpy_peer: NumpyPeer | None = None
+
+    def buffers_for(self, group: Group) -> list[Buffer]:
+        """The buffers a group with these options keeps, in spec order."""
+        return [b for b in self.buffers if b.present(group)]
+
+    def required_buffers(self) -> tuple[str, ...]:
+        """Buffers every param with any state has."""
+        return tuple(b.name for b in self.buffers if b.when is None)
+
+    def arg(self, name: str) -> Arg:
+        for a in self.args:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+
+def kernel_value(group: Group, name: str) -> Any:
+    """The group's value for the C++ hyperparameter ``name`` ("lr", or "betas[1]": item 1 of
+    the group's "betas")."""
+    if name.endswith("]"):
+        key, index = name[:-1].split("[")
+        seq = group[key]
+        if not isinstance(seq, (tuple, list)) or len(seq) != 2:
+            raise ValueError(f"invalid {key}: {seq!r} (must be a pair)")
+        return seq[int(index)]
+    return group[name]

@@ -1,0 +1,47 @@
+"""fastoptim.torch's optimizer classes, built from the rule registry: each takes exactly the
+arguments of its torch.optim namesake, in torch's order, with torch's defaults."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from ..rules import class_variants
+from ..rules.descriptor import ClassVariant, RuleDescriptor
+from .optimizer import _FastOptimizer
+
+
+def torch_signature(d: RuleDescriptor, v: ClassVariant) -> inspect.Signature:
+    """torch.optim's constructor signature of class ``v`` (without the keys it fixes)."""
+    P = inspect.Parameter
+    params = [P("self", P.POSITIONAL_OR_KEYWORD), P("params", P.POSITIONAL_OR_KEYWORD, annotation="Iterable[Any]")]
+    for a in d.args:
+        if a.name in v.fixed:
+            continue
+        annotation = {"real": "float", "pair": "tuple[float, float]", "bool": "bool"}.get(a.kind, "Any")
+        params.append(P(a.name, P.KEYWORD_ONLY if a.keyword_only else P.POSITIONAL_OR_KEYWORD,
+                        default=v.defaults.get(a.name, a.default), annotation=annotation))
+    return inspect.Signature(params, return_annotation="None")
+
+
+def make_torch_class(d: RuleDescriptor, v: ClassVariant) -> type[_FastOptimizer]:
+    """The drop-in class ``v.name`` of rule ``d``."""
+    sig = torch_signature(d, v)
+
+    def __init__(self: _FastOptimizer, *args: Any, **kwargs: Any) -> None:
+        bound = sig.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        values.pop("self")
+        params = values.pop("params")
+        _FastOptimizer.__init__(self, params, {**values, **v.fixed})
+
+    __init__.__signature__ = sig  # type: ignore[attr-defined]
+    doc = (f"torch.optim.{v.name} on fastoptim's kernel (same arguments, defaults and state).\n\n    "
+           + (v.doc + "\n\n    " if v.doc else "") + d.doc)
+    return type(v.name, (_FastOptimizer,), {"__init__": __init__, "__doc__": doc, "__module__": "fastoptim.torch",
+                                            "_rule": d.rule, "descriptor": d})
+
+
+CLASSES: dict[str, type[_FastOptimizer]] = {v.name: make_torch_class(d, v) for d, v in class_variants()}
+"""Every drop-in class, by name."""

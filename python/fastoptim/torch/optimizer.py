@@ -1,0 +1,325 @@
+"""The torch.optim.Optimizer base of fastoptim.torch's classes: plans over CPU tensors, steps
+as one C++ call, torch's state layout (see the package docstring)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import _core
+from ..rules.descriptor import RuleDescriptor, kernel_value
+from .state_table import StateTable
+
+_DTYPES = (torch.float32, torch.float64)
+
+
+def _scalar_dtype() -> torch.dtype:
+    """The dtype torch keeps scalar state in (step, mu_product, eta...): float64 when that is
+    the default dtype, else float32."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _kernel_names(rule: str, _cache: dict[str, tuple[str, ...]] = {}) -> tuple[str, ...]:  # noqa: B006
+    names = _cache.get(rule)
+    if names is None:
+        names = _cache[rule] = tuple(_core.rule_hyper_names(rule))
+    return names
+
+
+def _check_param(p: torch.Tensor, where: str) -> None:
+    if not isinstance(p, torch.Tensor):
+        raise TypeError(f"{where}: expected a torch.Tensor, got {type(p).__name__}")
+    if p.device.type != "cpu":
+        raise ValueError(f"{where}: is on {p.device}; fastoptim.torch steps CPU tensors (use torch.optim there)")
+    if p.layout != torch.strided:
+        raise ValueError(f"{where}: has layout {p.layout}; only dense (strided) tensors are supported")
+    if p.dtype not in _DTYPES:
+        raise ValueError(f"{where}: has dtype {p.dtype}; fastoptim.torch steps float32 and float64")
+    if not p.is_contiguous():
+        raise ValueError(f"{where}: is not contiguous; fastoptim.torch updates memory in place and needs "
+                         "contiguous parameters")
+
+
+def _np(t: torch.Tensor):
+    return t.detach().numpy()
+
+
+def _grad_address(p: torch.Tensor) -> int:
+    """Address of ``p.grad``'s memory, read in place. A non-contiguous gradient (rare: autograd
+    makes them contiguous) is replaced by a contiguous copy first rather than refused."""
+    g = p.grad
+    if g.layout != torch.strided:
+        raise ValueError(f"sparse gradients are not supported (parameter of shape {tuple(p.shape)})")
+    if not g.is_contiguous():
+        g = p.grad = g.contiguous()
+    return g.data_ptr()
+
+
+def _signature(params: list[torch.Tensor]) -> list[tuple]:
+    """What a plan over ``params`` depends on: each tensor's memory, size and dtype (a rebound
+    ``p.data``, ``model.double()``, a ZeRO bucket view all change it) and its contiguity."""
+    return [(p.data_ptr(), p.nbytes, p.dtype, p.is_contiguous()) for p in params]
+
+
+@dataclass
+class _Plan:
+    """One StepPlan over the params of a group that share a step count (and buffer state)."""
+
+    plan: Any
+    params: list[torch.Tensor]
+    counters: list[np.ndarray]  # what the C++ step advances: views of the step tensors (or SGD's)
+
+
+@dataclass
+class _GroupPlans:
+    """A group's plans and what they were built for."""
+
+    ids: tuple[int, ...]
+    structure: tuple
+    signature: list[tuple]
+    parts: list[_Plan]
+
+
+class _FastOptimizer(torch.optim.Optimizer):
+    """A torch.optim.Optimizer whose step is fastoptim's kernel of ``descriptor``'s rule; the
+    classes (``fastoptim.torch.Adam``...) are built from the registry by ``classes.py``."""
+
+    _rule: str
+    descriptor: RuleDescriptor
+
+    def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
+        if defaults.get("capturable"):
+            raise ValueError("capturable: fastoptim.torch runs on the CPU and does not support capturable=True")
+        if defaults.get("differentiable"):
+            raise ValueError("differentiable: fastoptim.torch steps outside autograd; use torch.optim")
+        self._init_runtime()
+        super().__init__(params, defaults)
+        self._wrap_state()
+
+    def _init_runtime(self) -> None:
+        """What an instance keeps beside torch's attributes (also after unpickling)."""
+        self._plans: dict[int, _GroupPlans] = {}
+        self._step_lock = threading.Lock()  # one step at a time; other threads wait their turn
+        self._building = False
+        # SGD: per param, steps its momentum buffer has taken (0: created, holds no data yet).
+        self._momentum_steps: dict[torch.Tensor, np.ndarray] = {}
+
+    def _state_changed(self) -> None:
+        if not self._building:
+            self._plans.clear()
+
+    def _wrap_state(self) -> None:
+        if not isinstance(self.__dict__.get("state"), StateTable):
+            self.__dict__["state"] = StateTable(self.__dict__.get("state", {}), self._state_changed)
+        self._plans.clear()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "_step_lock" not in self.__dict__:
+            self._init_runtime()
+        self.__dict__["state"] = state.get("state", self.__dict__.get("state", {}))
+        self._wrap_state()
+
+    # -- torch.optim.Optimizer interface -------------------------------------------------------
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        gi = len(self.param_groups)
+        params = param_group["params"]
+        # Read once (a generator, e.g. layer.parameters(), can only be read once) and hand torch
+        # the list, so that the check below does not leave torch an exhausted generator.
+        if isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
+                            "of tensors in sets will change between runs. Please use a list instead.")
+        params = [params] if isinstance(params, torch.Tensor) else list(params)
+        for i, p in enumerate(params):  # (name, tensor) pairs: model.named_parameters(), as torch >= 2.6
+            _check_param(p[1] if isinstance(p, tuple) and len(p) == 2 else p, f"param_groups[{gi}]['params'][{i}]")
+        param_group = {**param_group, "params": params}
+        group_defaults = {**self.defaults, **param_group}
+        maximize, options = self._flags(group_defaults)
+        _core.check_hyper(self._rule, self._hyper(group_defaults), maximize, options)
+        if self.descriptor.check is not None:
+            self.descriptor.check(group_defaults)
+        super().add_param_group(param_group)
+        self._plans.clear()
+        if self.descriptor.eager_state:  # torch creates this rule's state at construction
+            group = self.param_groups[-1]
+            for p in group["params"]:
+                self._init_state(p, group, self.state[p])
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch.optim's ``state_dict``, with plain dicts (loadable with ``torch.load(weights_only=True)``)."""
+        sd = super().state_dict()
+        sd["state"] = {k: dict(v) if isinstance(v, dict) else v for k, v in sd["state"].items()}
+        return sd
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        with self._step_lock:
+            super().load_state_dict(state_dict)
+            self._wrap_state()  # state tensors were replaced
+            self._momentum_steps.clear()
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient, as the torch.optim namesake does."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        with self._step_lock:
+            if type(self.__dict__.get("state")) is not StateTable:  # optimizer.state was reassigned
+                self._wrap_state()
+            plans, addresses, hypers, steps, counters = [], [], [], [], []
+            for gi, group in enumerate(self.param_groups):
+                active = [p for p in group["params"] if p.grad is not None]
+                if not active:
+                    continue
+                hyper = self._hyper(group)
+                for part in self._group_plans(gi, group, active):
+                    plans.append(part.plan)
+                    # torch guarantees a .grad has its param's shape, dtype and device (checked
+                    # again when a plan is built); the kernel reads the gradient in place.
+                    addresses.append([_grad_address(p) for p in part.params])
+                    hypers.append(hyper)
+                    steps.append(self._kernel_step(part))
+                    counters.extend(part.counters)
+            if plans:
+                # One C++ call for all groups: validated first, then every group stepped and
+                # every step count advanced, with no Python in between (errors, Ctrl-C).
+                _core.step_plans(plans, addresses, hypers, steps, counters, addresses=True)
+        return loss
+
+    # -- the rule, from its descriptor -------------------------------------------------------------
+    def _hyper(self, group: dict[str, Any]) -> tuple[float, ...]:
+        out = []
+        for name in _kernel_names(self._rule):
+            v = kernel_value(group, name)
+            out.append(float(v) if isinstance(v, torch.Tensor) else v)  # a Tensor lr
+        return tuple(out)
+
+    def _flags(self, group: dict[str, Any]) -> tuple[bool, dict[str, bool]]:
+        # group.get: a checkpoint of an older torch may lack a newer option (its default is False)
+        return (bool(group.get("maximize", False)),
+                {o: bool(group.get(key, False)) for o, key in self.descriptor.options.items()})
+
+    def _buffers(self, group: dict[str, Any]) -> list[str]:
+        """State entries the kernel reads and writes, in rule_state_names order."""
+        return [b.name for b in self.descriptor.buffers_for(group)]
+
+    def _init_state(self, p: torch.Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
+        """Create torch's state entries for ``p`` if absent (same keys, values and dtypes as torch)."""
+        d = self.descriptor
+        if d.stepless:  # SGD: no step; a momentum buffer that holds no data until its first step
+            for b in d.buffers_for(group):
+                if state.get(b.name) is None:
+                    state[b.name] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+                    self._momentum_steps[p] = np.zeros(1, np.int64)
+                elif p not in self._momentum_steps:  # a buffer from a checkpoint or written directly
+                    self._momentum_steps[p] = np.ones(1, np.int64)
+            return
+        if "step" not in state:
+            state["step"] = torch.tensor(0.0, dtype=_scalar_dtype())
+        names = _core.rule_spec(self._rule)["scalar_state"]
+        if any(n not in state for n in names):
+            start = _core.rule_start_scalar_state(self._rule, self._hyper(group))
+            for n, v in zip(names, start):
+                state.setdefault(n, torch.tensor(v, dtype=_scalar_dtype()))
+        for b in d.buffers_for(group):
+            if b.name not in state:
+                value = b.start(group)
+                state[b.name] = (torch.zeros_like(p, memory_format=torch.preserve_format) if value == 0.0
+                                 else torch.full_like(p, value, memory_format=torch.preserve_format))
+
+    def _kernel_step(self, part: _Plan) -> int:
+        if self.descriptor.stepless:  # the kernel copies the gradient into a fresh buffer on its first step
+            return 1 if part.counters and part.counters[0][0] == 0 else 2
+        return int(part.counters[0][0]) + 1
+
+    def _counters(self, params: list[torch.Tensor]) -> list[np.ndarray]:
+        """The step counts the C++ step advances: torch's ``state[p]["step"]`` tensors, in place."""
+        if self.descriptor.stepless:
+            return [self._momentum_steps[p] for p in params if p in self._momentum_steps]
+        out = []
+        for p in params:
+            state = self.state[p]
+            step = state["step"]
+            if not (isinstance(step, torch.Tensor) and step.dtype in (torch.float32, torch.float64, torch.int64)
+                    and step.device.type == "cpu" and step.numel() == 1 and not step.requires_grad):
+                step = state["step"] = torch.tensor(float(step), dtype=torch.float32)
+            out.append(step.numpy().reshape(1))
+        return out
+
+    # -- plans -----------------------------------------------------------------------------------
+    def _steps_taken(self, p: torch.Tensor, state: dict[str, Any]) -> tuple:
+        """Steps ``p``'s state has taken, and its scalar state; params are stepped together
+        (one plan) only if these agree."""
+        if self.descriptor.stepless:  # SGD: whether the momentum buffer holds data yet
+            counter = self._momentum_steps.get(p)
+            return (0 if counter is not None and counter[0] == 0 else 1,)
+        step = state["step"]
+        scalars = tuple(float(state[n]) for n in _core.rule_spec(self._rule)["scalar_state"])
+        return (int(step.item() if isinstance(step, torch.Tensor) else step), *scalars)
+
+    def _group_plans(self, gi: int, group: dict[str, Any], active: list[torch.Tensor]) -> list[_Plan]:
+        ids = tuple(map(id, active))
+        structure = (self._flags(group), tuple(self._buffers(group)))
+        signature = _signature(active)
+        cached = self._plans.get(gi)
+        if cached is not None and cached.ids == ids and cached.structure == structure \
+                and cached.signature == signature:
+            return cached.parts
+        for i, p in enumerate(active):  # built for new tensors: check them and their grads afresh
+            where = f"param_groups[{gi}]['params'][{i}]"
+            _check_param(p, where)
+            g = p.grad
+            if g.shape != p.shape or g.dtype != p.dtype or g.device != p.device:
+                raise ValueError(f"{where}: its .grad ({g.dtype}, {tuple(g.shape)}) does not match it "
+                                 f"({p.dtype}, {tuple(p.shape)}); was p.data replaced without its grad?")
+        self._building = True
+        try:
+            parts: dict[tuple, list[torch.Tensor]] = {}
+            for p in active:
+                state = self.state[p]
+                self._init_state(p, group, state)
+                self._check_state(p, state, group)
+                parts.setdefault(self._steps_taken(p, state), []).append(p)
+                if not state:  # torch keeps no entry for stateless params (SGD without momentum)
+                    del self.state[p]
+            names = self._buffers(group)
+            scalar_names = _core.rule_spec(self._rule)["scalar_state"]
+            maximize, options = self._flags(group)
+            plans = []
+            for params in parts.values():
+                buffers = {name: [_np(self.state[p][name]) for p in params] for name in names}
+                buffers.update({name: [self._scalar_array(p, name) for p in params] for name in scalar_names})
+                plan = _core.StepPlan(self._rule, [_np(p) for p in params], buffers, maximize, options)
+                plans.append(_Plan(plan, params, self._counters(params)))
+        finally:
+            self._building = False
+        self._plans[gi] = _GroupPlans(ids, structure, signature, plans)
+        return plans
+
+    def _scalar_array(self, p: torch.Tensor, name: str) -> np.ndarray:
+        """``state[p][name]`` (scalar state) as the 1-element array the C++ step rewrites in place;
+        a number (older checkpoints) becomes a tensor of torch's scalar dtype first."""
+        state = self.state[p]
+        t = state[name]
+        if not (isinstance(t, torch.Tensor) and t.dtype in (torch.float32, torch.float64) and t.numel() == 1
+                and t.device.type == "cpu" and not t.requires_grad):
+            t = state[name] = torch.tensor(float(t), dtype=_scalar_dtype())
+        return t.numpy().reshape(1)
+
+    def _check_state(self, p: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """The state tensors the kernel will write must be shaped and typed like ``p``."""
+        for name in self._buffers(group):
+            t = state[name]
+            if not isinstance(t, torch.Tensor) or t.shape != p.shape or t.dtype != p.dtype \
+                    or t.device != p.device or not t.is_contiguous():
+                desc = f"{t.dtype}, {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
+                raise ValueError(f"state[{name!r}] of a parameter of shape {tuple(p.shape)} is ({desc}); it must "
+                                 f"be a contiguous {p.dtype} CPU tensor of the parameter's shape")
+
+

@@ -479,7 +479,7 @@ _MAX_STEP = 2**53  # step counts are exact integers in float64 (and torch keeps 
 
 def _step_count(value: Any, where: str) -> int:
     """A checkpoint's step count (int, float, NumPy or torch scalar) as an exact int >= 0."""
-    if hasattr(value, "item") and getattr(value, "size", 1) in (1, ()) and not isinstance(value, (int, float)):
+    if hasattr(value, "item") and not isinstance(value, (int, float)):  # a NumPy or torch scalar
         try:
             value = value.item()
         except (TypeError, ValueError, RuntimeError) as exc:

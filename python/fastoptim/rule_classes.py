@@ -68,8 +68,9 @@ def make_numpy_class(d: RuleDescriptor, v: ClassVariant) -> type[Optimizer]:
         values = dict(bound.arguments)
         values.pop("self")
         params = values.pop("params")
-        if "betas" in values:
-            values["betas"] = tuple(values["betas"])
+        for a in d.args:
+            if a.kind == "pair" and a.name in values and isinstance(values[a.name], list):
+                values[a.name] = tuple(values[a.name])
         Optimizer.__init__(self, params, values)
 
     __init__.__signature__ = sig  # type: ignore[attr-defined]

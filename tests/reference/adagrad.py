@@ -28,3 +28,11 @@ CASES = [
     ("Adagrad", dict(lr=0.1)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=1e-2, initial_accumulator_value=0.1, maximize=True)),
 ]
+
+
+def random_case(rng):
+    """A random configuration of every option, for the comparison with torch.optim."""
+    return "Adagrad", dict(lr=float(rng.uniform(1e-3, 0.1)), lr_decay=float(rng.choice([0.0, rng.uniform(0, 0.05)])),
+                           weight_decay=float(rng.choice([0.0, rng.uniform(0, 0.05)])),
+                           initial_accumulator_value=float(rng.choice([0.0, rng.uniform(0, 0.5)])),
+                           eps=float(10 ** rng.uniform(-10, -6)), maximize=bool(rng.random() < 0.3))

@@ -45,3 +45,14 @@ CASES = [
     ("AdamW", dict(lr=0.01)),
     ("AdamW", dict(lr=0.01, amsgrad=True, weight_decay=0.05)),
 ]
+
+
+def random_case(rng):
+    """A random configuration of every option, for the comparison with torch.optim."""
+    cls = "AdamW" if rng.random() < 0.4 else "Adam"
+    kw = dict(lr=float(rng.uniform(1e-4, 1e-2)), betas=(float(rng.uniform(0.0, 0.95)), float(rng.uniform(0.9, 0.9999))),
+              eps=float(10 ** rng.uniform(-8, -5)), weight_decay=float(rng.choice([0.0, rng.uniform(0, 0.1)])),
+              amsgrad=bool(rng.random() < 0.5), maximize=bool(rng.random() < 0.3))
+    if cls == "Adam" and rng.random() < 0.3:
+        kw["decoupled_weight_decay"] = True
+    return cls, kw

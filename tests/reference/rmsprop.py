@@ -40,3 +40,11 @@ CASES = [
     ("RMSprop", dict(lr=0.01)),
     ("RMSprop", dict(lr=0.01, alpha=0.9, weight_decay=1e-2, momentum=0.9, maximize=True)),
 ]
+
+
+def random_case(rng):
+    """A random configuration of every option, for the comparison with torch.optim."""
+    return "RMSprop", dict(lr=float(rng.uniform(1e-4, 1e-2)), alpha=float(rng.uniform(0.8, 0.999)),
+                           eps=float(10 ** rng.uniform(-8, -5)), weight_decay=float(rng.choice([0.0, 0.01])),
+                           momentum=float(rng.choice([0.0, rng.uniform(0.1, 0.9)])),
+                           centered=bool(rng.random() < 0.5), maximize=bool(rng.random() < 0.3))

@@ -30,3 +30,13 @@ CASES = [
     ("SGD", dict(lr=0.1, momentum=0.5, dampening=0.3)),
     ("SGD", dict(lr=0.1)),
 ]
+
+
+def random_case(rng):
+    """A random configuration of every option, for the comparison with torch.optim."""
+    momentum = float(rng.choice([0.0, rng.uniform(0.1, 0.95)]))
+    nesterov = bool(momentum and rng.random() < 0.5)
+    return "SGD", dict(lr=float(rng.uniform(1e-3, 0.1)), momentum=momentum,
+                       dampening=0.0 if nesterov else float(rng.choice([0.0, rng.uniform(0, 0.5)])),
+                       weight_decay=float(rng.choice([0.0, rng.uniform(0, 0.05)])), nesterov=nesterov,
+                       maximize=bool(rng.random() < 0.3))

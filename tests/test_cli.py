@@ -286,3 +286,20 @@ def test_demo_charts_label_and_distinguish_every_line():
         assert all(ln.get_color() == METHOD_STYLE[name]["color"] for ln in strip.get_lines()
                    if list(ln.get_ydata()) and ln.get_ydata()[0] == row)
     plt.close(fig)
+
+
+def test_demo_runs_any_registered_method_by_name(capsys):
+    pytest.importorskip("sklearn", reason="the demo's data sets ship with scikit-learn (extra 'demo')")
+    from fastoptim.demo import ALL_METHODS, METHODS, run_demo
+
+    assert [m.name for m in METHODS] == list(ALL_METHODS)[:len(METHODS)]  # the textbook's set stays the default
+    assert {"NAdam", "RAdam", "Adamax", "Adadelta", "Rprop", "ASGD"} <= set(ALL_METHODS)
+    out = run_demo("iris", epochs=2, out=None, seed=0, hidden=4, sweep=False, progress=False, verbose=False,
+                   methods=["NAdam", "Rprop", "Adam"])
+    assert [r["method"] for r in out["rows"]] == ["NAdam", "Rprop", "Adam"]
+    assert all(np.isfinite(r["train_loss"]) for r in out["rows"])
+    with pytest.raises(ValueError, match="methods: unknown"):
+        run_demo("iris", epochs=1, out=None, sweep=False, methods=["Lion"])
+    assert main(["demo", "--dataset", "iris", "--epochs", "1", "--hidden", "4", "--no-sweep", "--no-output",
+                 "--no-progress", "--methods", "ASGD", "Adadelta"]) == 0
+    assert "ASGD" in capsys.readouterr().out

@@ -280,3 +280,31 @@ def test_checkpoints_interchange_with_torch_optim(cls_name, kwargs):
 
 def test_default_isa_restored():
     assert fo.active_isa() == DEFAULT_ISA
+
+
+@pytest.mark.parametrize("cls_name,kwargs", FIRST_CASES, ids=FIRST_IDS)
+def test_unscale_clip_and_skip_pipeline(cls_name, kwargs, rng):
+    """The fused pipeline works for every rule: gradients scaled by 2^k with grad_scale=2^k give
+    the unscaled run's bits; clipping equals stepping the clipped gradients (to rounding); a
+    non-finite gradient with skip_nonfinite changes nothing, step count included."""
+    cls = getattr(fo, cls_name)
+    init = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+    grads = [[rng.standard_normal(s).astype(np.float32) for s in SHAPES] for _ in range(4)]
+    a, b, c, d = ([p.copy() for p in init] for _ in range(4))
+    plain, scaled, clipped, by_hand = (cls(x, **kwargs) for x in (a, b, c, d))
+    for g in grads:
+        plain.step(g)
+        scaled.step([x * np.float32(1024) for x in g], grad_scale=1024.0)
+        norm = float(np.sqrt(sum(np.sum(x.astype(np.float64) ** 2) for x in g)))
+        result = clipped.step(g, max_grad_norm=0.5 * norm)
+        assert result.grad_norm == pytest.approx(norm, rel=1e-12)
+        by_hand.step([(x * np.float64(0.5 * norm / (norm + 1e-6))).astype(np.float32) for x in g])
+    for x, y, z, w in zip(a, b, c, d):
+        assert x.tobytes() == y.tobytes()
+        np.testing.assert_allclose(z, w, rtol=1e-4, atol=1e-6)
+    before = [x.copy() for x in a]
+    bad = [x.copy() for x in grads[0]]
+    bad[1][0, 0] = np.nan
+    assert plain.step(bad, skip_nonfinite=True).skipped
+    assert all(x.tobytes() == y.tobytes() for x, y in zip(a, before))
+    assert plain.state_dict()["state"][0]["step"] == 4

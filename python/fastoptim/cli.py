@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-DESCRIPTION = ("fastoptim: neural-network optimizer steps (SGD, Adagrad, RMSprop, Adam, AdamW) as "
+DESCRIPTION = ("fastoptim: neural-network optimizer steps (every element-wise rule of torch.optim) as "
                "vectorized, multithreaded C++ kernels. Run 'fastoptim COMMAND --help' for the options "
                "of a command.")
 _SUFFIXES = {"k": 10**3, "m": 10**6, "g": 10**9}

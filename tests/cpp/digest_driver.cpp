@@ -1,6 +1,6 @@
 // Bit digests of every kernel, for proving that every ISA copy and every architecture computes
 // the same bits (issue 17). A standalone program: no Python, no pybind11; it links the per-ISA
-// kernel objects, dispatch.cpp and rules.cpp exactly as fastoptim._core does (CMake target
+// kernel objects, dispatch.cpp and rule_registry.cpp exactly as fastoptim._core does (CMake target
 // fastoptim_digest_driver, option FASTOPTIM_BUILD_DIGEST_DRIVER).
 //
 // For each ISA table compiled in that this CPU runs (dispatch.cpp's own detection: x86-64
@@ -13,7 +13,7 @@
 // on fixed inputs made by an integer hash (normal values, tiny and huge magnitudes, subnormals,
 // signed zeros), over tensors of 1, 7, 33, 1000 and 4099 elements (scalar-only, vector body
 // plus tail, several 256-element blocks plus a partial one), each at a different misalignment.
-// Each rule runs several hyperparameter sets (in the order of its list in rules.cpp: momentum,
+// Each rule runs the hyperparameter sets its header lists as `examples` (momentum,
 // dampening, Nesterov, weight decay, maximize, centered, AMSGrad, AdamW, lr_decay ...), three
 // steps each, half from fresh (zero) state at step 1 and half from random state resumed at a
 // later step, with a different gradient multiplier (unscale / clip) per step. Scalars come from

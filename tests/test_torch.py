@@ -171,13 +171,14 @@ def test_closure_groups_scheduler_and_add_param_group():
 
 
 @pytest.mark.parametrize("make,match", [
-    (lambda: fot.Adam([torch.nn.Parameter(torch.zeros(4, 4)).t()]), "not contiguous"),
     (lambda: fot.Adam([torch.nn.Parameter(torch.zeros(4, dtype=torch.float16))]), "float16"),
     (lambda: fot.SGD([torch.zeros(4, dtype=torch.int64)]), "int64"),
     (lambda: fot.Adam([torch.nn.Parameter(torch.zeros(4))], capturable=True), "capturable"),
     (lambda: fot.RMSprop([torch.nn.Parameter(torch.zeros(4))], differentiable=True), "differentiable"),
-    (lambda: fot.Adam([torch.nn.Parameter(torch.zeros(4))], lr=-1.0), "lr"),
-    (lambda: fot.Adam([torch.nn.Parameter(torch.zeros(4))], betas=(1.0, 0.9)), r"betas\[0\]"),
+    # bad hyperparameters: torch's own errors and messages
+    (lambda: fot.Adam([torch.nn.Parameter(torch.zeros(4))], lr=-1.0), "Invalid learning rate: -1.0"),
+    (lambda: fot.Adam([torch.nn.Parameter(torch.zeros(4))], betas=(1.0, 0.9)), "Invalid beta parameter at index 0"),
+    (lambda: fot.Rprop([torch.nn.Parameter(torch.zeros(4))], etas=(1.5, 1.2)), "Invalid eta values: 1.5, 1.2"),
 ])
 def test_unsupported_params_are_rejected_at_construction(make, match):
     with pytest.raises(ValueError, match=match):
@@ -197,13 +198,38 @@ def test_float64_and_noncontiguous_grad_match_torch():
     torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
 
 
-def test_sparse_grad_is_rejected():
+def test_sparse_grad_is_rejected_as_torch_rejects_it():
     p = torch.nn.Parameter(torch.ones(5))
     opt = fot.SGD([p], lr=0.1)
     p.grad = torch.ones(5).to_sparse()
-    with pytest.raises(ValueError, match="sparse"):
+    with pytest.raises(RuntimeError, match="SGD does not support sparse gradients"):
         opt.step()
     assert torch.equal(p.detach(), torch.ones(5))
+
+
+@pytest.mark.parametrize("make", [
+    lambda g: torch.randn(6, 4, generator=g).t(),                      # dense, transposed: stepped in place
+    lambda g: torch.randn(3, 4, 5, generator=g).permute(2, 0, 1),      # dense, permuted
+    lambda g: torch.randn(8, 6, generator=g)[::2, 1:5],                # gaps: through a contiguous copy
+    lambda g: torch.randn(5, 3, dtype=torch.complex64, generator=g).t(),  # complex and transposed
+], ids=["transposed", "permuted", "sliced", "complex-transposed"])
+@pytest.mark.parametrize("name", ["Adam", "SGD", "RMSprop", "Rprop"])
+def test_non_contiguous_params_step_like_torch(make, name):
+    base = make(torch.Generator().manual_seed(0))
+    ours = torch.nn.Parameter(base)  # the view itself: its layout is what is being tested
+    theirs = torch.nn.Parameter(make(torch.Generator().manual_seed(0)).clone())
+    g = torch.Generator().manual_seed(1)
+    kw = dict(lr=0.01, momentum=0.9) if name == "SGD" else dict(lr=0.01)
+    o1, o2 = getattr(fot, name)([ours], **kw), getattr(torch.optim, name)([theirs], foreach=False, **kw)
+    for _ in range(4):
+        grad = torch.randn(base.shape, dtype=base.dtype, generator=g)
+        ours.grad, theirs.grad = grad.clone(), grad.clone()
+        o1.step()
+        o2.step()
+    assert ours.stride() == base.stride()
+    torch.testing.assert_close(ours.detach(), theirs.detach(), rtol=1e-5, atol=1e-6)
+    for key, value in o2.state[theirs].items():
+        torch.testing.assert_close(o1.state[ours][key], value, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("order", ["import torch; import fastoptim.torch", "import fastoptim; import torch; "

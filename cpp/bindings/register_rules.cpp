@@ -45,7 +45,7 @@ py::dict spec_dict(Rule r) {
   return d;
 }
 
-void check_hyper_py(const std::string& rule, py::sequence hyper, bool maximize, py::object options) {
+void check_hyper_py(const std::string& rule, py::object hyper, bool maximize, py::object options) {
   const Rule r = rule_from_name(rule);
   double h[kMaxHyper];
   parse_hyper(r, hyper, h);
@@ -80,7 +80,7 @@ void register_rules(py::module_& m) {
   });
   m.def(
       "rule_start_scalar_state",
-      [](const std::string& rule, py::sequence hyper) {
+      [](const std::string& rule, py::object hyper) {
         const Rule r = rule_from_name(rule);
         double h[kMaxHyper];
         parse_hyper(r, hyper, h);

@@ -1,7 +1,10 @@
 #include "step_plan.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 #include "core/dispatch.hpp"
 #include "core/parallel.hpp"
@@ -27,14 +30,55 @@ double pairwise_lane_sum(const double* lanes) {
 
 }  // namespace
 
-void parse_hyper(Rule r, py::sequence hyper, double* out) {
+namespace {
+// Hyperparameter i of rule r as a group key (an interned str, made once) and, for "betas[1]",
+// the index into the pair under the key (-1: none).
+struct GroupKey {
+  PyObject* key;
+  Py_ssize_t index;
+};
+const GroupKey& group_key(Rule r, int i) {
+  static std::vector<std::array<GroupKey, kMaxHyper>> keys;  // used with the GIL held
+  if (keys.empty()) {
+    keys.resize(kNumRules);
+    for (int rr = 0; rr < kNumRules; ++rr)
+      for (int j = 0; j < rule_info(rr).n_hyper; ++j) {
+        const char* name = rule_spec(rr).hyper[j].name;
+        const char* bracket = std::strchr(name, '[');
+        const std::string key = bracket ? std::string(name, std::size_t(bracket - name)) : std::string(name);
+        keys[std::size_t(rr)][std::size_t(j)] = {PyUnicode_InternFromString(key.c_str()),
+                                                 bracket ? Py_ssize_t(std::atoi(bracket + 1)) : -1};
+      }
+  }
+  return keys[std::size_t(r)][std::size_t(i)];
+}
+
+// The value of hyperparameter i ("lr", or "betas[1]": item 1 of the pair under "betas") in a
+// parameter group: a dict of the optimizer's options.
+py::object group_value(py::handle group, Rule r, int i) {
+  const GroupKey& k = group_key(r, i);
+  PyObject* v = PyDict_GetItem(group.ptr(), k.key);  // borrowed
+  if (!v) throw py::value_error("hyper: the parameter group has no '" + py::str(k.key).cast<std::string>() + "'");
+  if (k.index < 0) return py::reinterpret_borrow<py::object>(v);
+  if (!PySequence_Check(v) || PySequence_Size(v) != 2)
+    throw py::value_error("invalid " + py::str(k.key).cast<std::string>() + ": " + std::string(py::repr(v)) +
+                          " (must be a pair)");
+  PyObject* item = PySequence_GetItem(v, k.index);  // new reference
+  if (!item) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(item);
+}
+}  // namespace
+
+void parse_hyper(Rule r, py::handle hyper, double* out) {
   const RuleInfo& info = rule_info(r);
   const RuleSpec& spec = *info.spec;
-  if (py::len(hyper) != std::size_t(info.n_hyper))
+  const bool group = PyDict_Check(hyper.ptr());
+  if (!group && py::len(hyper) != std::size_t(info.n_hyper))
     throw py::value_error(std::string("hyper: ") + spec.name + " takes " + std::to_string(info.n_hyper) +
                           " hyperparameters");
   for (int i = 0; i < info.n_hyper; ++i) {
-    py::object v = hyper[std::size_t(i)];
+    py::object v = group ? group_value(hyper, r, i)
+                         : py::reinterpret_borrow<py::sequence>(hyper)[std::size_t(i)];
     if (PyBool_Check(v.ptr()) || !PyNumber_Check(v.ptr()))
       throw py::type_error(std::string(spec.hyper[i].name) + " must be a real number, got " +
                            std::string(py::str(py::type::handle_of(v).attr("__name__"))));
@@ -245,7 +289,7 @@ void StepPlan::check_grads_disjoint(const WrittenRanges& other) const {
   }
 }
 
-void StepPlan::load(py::list grads, py::sequence hyper, std::int64_t step, bool addresses) {
+void StepPlan::load(py::list grads, py::handle hyper, std::int64_t step, bool addresses) {
   loaded_ = false;
   bound_.check();
   double h[kMaxHyper];
@@ -347,7 +391,7 @@ void StepPlan::commit_scalar_state() {
     }
 }
 
-py::tuple StepPlan::step(py::list grads, py::sequence hyper, std::int64_t step, double grad_scale,
+py::tuple StepPlan::step(py::list grads, py::object hyper, std::int64_t step, double grad_scale,
                          py::object max_grad_norm, bool check_finite) {
   PlanClaim claim(*this);
   check_grad_pipeline(grad_scale, max_grad_norm);
@@ -412,7 +456,7 @@ py::tuple step_plans(py::list plans, py::list grads, py::list hypers, py::list s
   for (std::size_t i = 0; i < n; ++i) {
     const py::object step = steps[i];
     if (!PyLong_Check(step.ptr())) throw py::type_error("steps[" + std::to_string(i) + "] must be an int");
-    ps[i]->load(py::reinterpret_borrow<py::list>(grads[i]), py::reinterpret_borrow<py::sequence>(hypers[i]),
+    ps[i]->load(py::reinterpret_borrow<py::list>(grads[i]), hypers[i],
                 step.cast<std::int64_t>(), addresses);
   }
   if (n > 1) {  // a gradient may not alias what another plan writes, nor plans one another

@@ -41,7 +41,7 @@ class StepPlan {
 
   // All in one: load, optional gradient pass, apply. Returns (grad_norm or None, found_inf);
   // when found_inf and check_finite, nothing is written.
-  py::tuple step(py::list grads, py::sequence hyper, std::int64_t step, double grad_scale,
+  py::tuple step(py::list grads, py::object hyper, std::int64_t step, double grad_scale,
                  py::object max_grad_norm, bool check_finite);
 
   // The same in parts, for optimizers with several groups (one global norm, all groups
@@ -50,7 +50,7 @@ class StepPlan {
   // With addresses=true, grads holds integer addresses instead of arrays (fastoptim.torch's
   // lean path): the caller guarantees that each addresses a C-contiguous buffer with its
   // param's dtype and shape; null, misaligned and aliasing addresses are still refused.
-  void load(py::list grads, py::sequence hyper, std::int64_t step, bool addresses = false);
+  void load(py::list grads, py::handle hyper, std::int64_t step, bool addresses = false);
   GradStats grad_stats() const;
   virtual void apply(double gmul);
 
@@ -149,8 +149,9 @@ struct GradMultiplier {
 GradMultiplier grad_multiplier(double sum_squares, double grad_scale, py::object max_grad_norm);
 void check_grad_pipeline(double grad_scale, py::object max_grad_norm);
 
-// Parses and validates hyperparameters given as a sequence in rule_spec order.
-void parse_hyper(Rule r, py::sequence hyper, double* out);
+// Parses hyperparameters given as a sequence in rule_spec order, or as a parameter group (a dict
+// of options, read by the spec's names: "betas[0]" is item 0 of the group's "betas").
+void parse_hyper(Rule r, py::handle hyper, double* out);
 // Parses {option name: bool} against the rule's options into f.option; unknown names raise.
 void parse_options(Rule r, py::object options, RuleFlags& f);
 

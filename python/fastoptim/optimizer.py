@@ -117,7 +117,8 @@ class Optimizer:
         return self.descriptor.required_buffers()
 
     def _hyper(self, group: Mapping[str, Any]) -> tuple[float, ...]:
-        """Hyperparameters in the order ``_core.rule_hyper_names(rule)`` lists them."""
+        """Hyperparameters in the order ``_core.rule_hyper_names(rule)`` lists them (the step
+        hands the group itself to C++, which reads them by these names)."""
         return tuple(kernel_value(group, name) for name in _kernel_names(self.rule))
 
     def _flags(self, group: Mapping[str, Any]) -> tuple[bool, dict[str, bool]]:
@@ -130,9 +131,9 @@ class Optimizer:
 
     def _structure_key(self, group: Mapping[str, Any]) -> tuple:
         """What decides flags and state buffers; the StepPlan is rebuilt when it changes."""
-        maximize, options = self._flags(group)
-        return (maximize, tuple(options.values()), tuple(b.name for b in self.descriptor.buffers_for(group)),
-                group["state_bits"], group.get("min_8bit_size"), group["stochastic_rounding"], group["seed"])
+        keys = _structure_keys(self.descriptor)
+        return (tuple(bool(group[k]) for k in keys), group["state_bits"], group.get("min_8bit_size"),
+                group["stochastic_rounding"], group["seed"])
 
     def _check_extra(self, group: Mapping[str, Any]) -> None:
         """Validation of options that are not kernel hyperparameters."""
@@ -294,7 +295,7 @@ class Optimizer:
                 parts = self._sync_plan(group, gs)
                 if len(parts) == 1:
                     norm, found_inf, skipped = _core.step_plans(
-                        [parts[0][0]], [gs.layout.grads(grads, "grads")], [self._hyper(group)],
+                        [parts[0][0]], [gs.layout.grads(grads, "grads")], [group],
                         [self._kernel_step(gs)], [gs.counter], grad_scale, max_grad_norm, skip_nonfinite)
                     result = _PLAIN_STEP if norm is None else StepResult(norm, found_inf, skipped)
                     self.last_step = result
@@ -303,7 +304,7 @@ class Optimizer:
             plans, plan_grads, hypers, steps = [], [], [], []
             for group, gs, g in zip(self.param_groups, self._groups, per_group):
                 parts = self._sync_plan(group, gs)
-                hyper, step = self._hyper(group), self._kernel_step(gs)
+                hyper, step = group, self._kernel_step(gs)  # C++ reads the hyperparameters by name
                 for plan, idx in parts:
                     plans.append(plan)
                     plan_grads.append(g if idx is None else [g[i] for i in idx])
@@ -460,6 +461,13 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _structure_keys(d: RuleDescriptor, _cache: dict[str, tuple[str, ...]] = {}) -> tuple[str, ...]:  # noqa: B006
+    keys = _cache.get(d.rule)
+    if keys is None:
+        keys = _cache[d.rule] = d.structure_keys()
+    return keys
 
 
 def _kernel_names(rule: str, _cache: dict[str, tuple[str, ...]] = {}) -> tuple[str, ...]:  # noqa: B006

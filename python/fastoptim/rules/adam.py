@@ -52,7 +52,7 @@ DESCRIPTOR = RuleDescriptor(
         Arg("fused", None, torch_only=True, keyword_only=True),
         Arg("decoupled_weight_decay", False, keyword_only=True, kind="bool"),
     ),
-    buffers=(Buffer("exp_avg"), Buffer("exp_avg_sq"), Buffer("max_exp_avg_sq", when=lambda g: g["amsgrad"])),
+    buffers=(Buffer("exp_avg"), Buffer("exp_avg_sq"), Buffer("max_exp_avg_sq", when="amsgrad")),
     classes=(ClassVariant("Adam"),
              ClassVariant("AdamW", doc="AdamW: Adam with decoupled weight decay, ``p = (1 − lr·weight_decay)·p`` "
                           "before the Adam update (torch.optim.AdamW; default weight_decay=1e-2).",

@@ -50,16 +50,17 @@ class Buffer:
 
     Attributes:
         name: torch's state key (and the C++ spec's state name).
-        when: present for a group when this is true (None: always).
+        when: the group option whose truth makes the buffer present ("amsgrad"; "momentum":
+            present for momentum != 0); None: always present.
         init: its starting value, a number or a function of the group.
     """
 
     name: str
-    when: Callable[[Group], bool] | None = None
+    when: str | None = None
     init: float | Callable[[Group], float] = 0.0
 
     def present(self, group: Group) -> bool:
-        return self.when is None or bool(self.when(group))
+        return self.when is None or bool(group[self.when])
 
     def start(self, group: Group) -> float:
         return float(self.init(group) if callable(self.init) else self.init)
@@ -126,6 +127,12 @@ class RuleDescriptor:
     def required_buffers(self) -> tuple[str, ...]:
         """Buffers every param with any state has."""
         return tuple(b.name for b in self.buffers if b.when is None)
+
+    def structure_keys(self) -> tuple[str, ...]:
+        """The group options that decide the kernel's variant: maximize, the options, the
+        switches of optional buffers (a plan is rebuilt when one of them changes)."""
+        keys = ["maximize", *self.options.values(), *(b.when for b in self.buffers if b.when)]
+        return tuple(dict.fromkeys(keys))
 
     def arg(self, name: str) -> Arg:
         for a in self.args:

@@ -46,7 +46,7 @@ DESCRIPTOR = RuleDescriptor(
         Arg("differentiable", False, torch_only=True, keyword_only=True),
         Arg("fused", None, torch_only=True, keyword_only=True),
     ),
-    buffers=(Buffer("momentum_buffer", when=lambda g: g["momentum"] != 0),),
+    buffers=(Buffer("momentum_buffer", when="momentum"),),
     classes=(ClassVariant("SGD"),),
     options={"nesterov": "nesterov"},
     checkpoint_keys=("lr", "momentum", "dampening", "weight_decay", "nesterov"),

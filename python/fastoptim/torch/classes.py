@@ -6,6 +6,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import torch
+
 from ..rules import class_variants
 from ..rules.descriptor import ClassVariant, RuleDescriptor
 from .optimizer import _FastOptimizer
@@ -24,6 +26,15 @@ def torch_signature(d: RuleDescriptor, v: ClassVariant) -> inspect.Signature:
     return inspect.Signature(params, return_annotation="None")
 
 
+def validate_like_torch(name: str, arguments: dict[str, Any]) -> None:
+    """Raise what ``torch.optim.<name>`` raises for these arguments (same types, same messages):
+    torch's constructor is run on a throwaway parameter, which checks its arguments before
+    anything else."""
+    torch_cls = getattr(torch.optim, name, None)
+    if torch_cls is not None:
+        torch_cls([torch.zeros(1, requires_grad=True)], **arguments)
+
+
 def make_torch_class(d: RuleDescriptor, v: ClassVariant) -> type[_FastOptimizer]:
     """The drop-in class ``v.name`` of rule ``d``."""
     sig = torch_signature(d, v)
@@ -34,6 +45,7 @@ def make_torch_class(d: RuleDescriptor, v: ClassVariant) -> type[_FastOptimizer]
         values = dict(bound.arguments)
         values.pop("self")
         params = values.pop("params")
+        validate_like_torch(v.name, values)
         _FastOptimizer.__init__(self, params, {**values, **v.fixed})
 
     __init__.__signature__ = sig  # type: ignore[attr-defined]

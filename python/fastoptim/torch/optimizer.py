@@ -13,9 +13,10 @@ import torch
 
 from .. import _core
 from ..rules.descriptor import RuleDescriptor, kernel_value
+from .layout import Binding, flat_memory
 from .state_table import StateTable
 
-_DTYPES = (torch.float32, torch.float64)
+_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
 
 
 def _scalar_dtype() -> torch.dtype:
@@ -39,31 +40,18 @@ def _check_param(p: torch.Tensor, where: str) -> None:
     if p.layout != torch.strided:
         raise ValueError(f"{where}: has layout {p.layout}; only dense (strided) tensors are supported")
     if p.dtype not in _DTYPES:
-        raise ValueError(f"{where}: has dtype {p.dtype}; fastoptim.torch steps float32 and float64")
-    if not p.is_contiguous():
-        raise ValueError(f"{where}: is not contiguous; fastoptim.torch updates memory in place and needs "
-                         "contiguous parameters")
+        raise ValueError(f"{where}: has dtype {p.dtype}; fastoptim.torch steps float32 and float64 (and "
+                         "complex64/complex128 as pairs of them)")
 
 
 def _np(t: torch.Tensor):
     return t.detach().numpy()
 
 
-def _grad_address(p: torch.Tensor) -> int:
-    """Address of ``p.grad``'s memory, read in place. A non-contiguous gradient (rare: autograd
-    makes them contiguous) is replaced by a contiguous copy first rather than refused."""
-    g = p.grad
-    if g.layout != torch.strided:
-        raise ValueError(f"sparse gradients are not supported (parameter of shape {tuple(p.shape)})")
-    if not g.is_contiguous():
-        g = p.grad = g.contiguous()
-    return g.data_ptr()
-
-
 def _signature(params: list[torch.Tensor]) -> list[tuple]:
     """What a plan over ``params`` depends on: each tensor's memory, size and dtype (a rebound
-    ``p.data``, ``model.double()``, a ZeRO bucket view all change it) and its contiguity."""
-    return [(p.data_ptr(), p.nbytes, p.dtype, p.is_contiguous()) for p in params]
+    ``p.data``, ``model.double()``, a ZeRO bucket view all change it) and its layout."""
+    return [(p.data_ptr(), p.nbytes, p.dtype, p.is_contiguous() or p.stride()) for p in params]
 
 
 @dataclass
@@ -73,6 +61,7 @@ class _Plan:
     plan: Any
     params: list[torch.Tensor]
     counters: list[np.ndarray]  # what the C++ step advances: views of the step tensors (or SGD's)
+    bindings: list[Binding]  # how each param's memory (and its gradient's) reaches the kernel
 
 
 @dataclass
@@ -172,24 +161,32 @@ class _FastOptimizer(torch.optim.Optimizer):
         with self._step_lock:
             if type(self.__dict__.get("state")) is not StateTable:  # optimizer.state was reassigned
                 self._wrap_state()
-            plans, addresses, hypers, steps, counters = [], [], [], [], []
+            plans, addresses, hypers, steps, counters, shadowed = [], [], [], [], [], []
             for gi, group in enumerate(self.param_groups):
                 active = [p for p in group["params"] if p.grad is not None]
                 if not active:
                     continue
-                hyper = self._hyper(group)
+                hyper = group  # C++ reads the hyperparameters from the group by name
                 for part in self._group_plans(gi, group, active):
                     plans.append(part.plan)
                     # torch guarantees a .grad has its param's shape, dtype and device (checked
-                    # again when a plan is built); the kernel reads the gradient in place.
-                    addresses.append([_grad_address(p) for p in part.params])
+                    # again when a plan is built); the kernel reads the gradient in place, or a
+                    # copy where its layout differs from the param's.
+                    addresses.append([g.data_ptr() if b.contiguous and (g := b.param.grad).is_contiguous()
+                                      and g.layout == torch.strided else self._grad_address(b)
+                                      for b in part.bindings])
                     hypers.append(hyper)
                     steps.append(self._kernel_step(part))
                     counters.extend(part.counters)
+                    shadowed.extend(b for b in part.bindings if b.shadow is not None)
             if plans:
+                for b in shadowed:  # params whose memory has gaps step through a contiguous copy
+                    b.copy_in()
                 # One C++ call for all groups: validated first, then every group stepped and
                 # every step count advanced, with no Python in between (errors, Ctrl-C).
                 _core.step_plans(plans, addresses, hypers, steps, counters, addresses=True)
+                for b in shadowed:
+                    b.copy_out()
         return loss
 
     # -- the rule, from its descriptor -------------------------------------------------------------
@@ -215,7 +212,7 @@ class _FastOptimizer(torch.optim.Optimizer):
         if d.stepless:  # SGD: no step; a momentum buffer that holds no data until its first step
             for b in d.buffers_for(group):
                 if state.get(b.name) is None:
-                    state[b.name] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+                    state[b.name] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     self._momentum_steps[p] = np.zeros(1, np.int64)
                 elif p not in self._momentum_steps:  # a buffer from a checkpoint or written directly
                     self._momentum_steps[p] = np.ones(1, np.int64)
@@ -229,7 +226,9 @@ class _FastOptimizer(torch.optim.Optimizer):
                 state.setdefault(n, torch.tensor(v, dtype=_scalar_dtype()))
         for b in d.buffers_for(group):
             if b.name not in state:
-                value = b.start(group)
+                value: Any = b.start(group)
+                if p.is_complex():  # torch starts both halves of a complex state at the value
+                    value = complex(value, value)
                 state[b.name] = (torch.zeros_like(p, memory_format=torch.preserve_format) if value == 0.0
                                  else torch.full_like(p, value, memory_format=torch.preserve_format))
 
@@ -265,7 +264,7 @@ class _FastOptimizer(torch.optim.Optimizer):
 
     def _group_plans(self, gi: int, group: dict[str, Any], active: list[torch.Tensor]) -> list[_Plan]:
         ids = tuple(map(id, active))
-        structure = (self._flags(group), tuple(self._buffers(group)))
+        structure = tuple(bool(group.get(k, False)) for k in self.descriptor.structure_keys())
         signature = _signature(active)
         cached = self._plans.get(gi)
         if cached is not None and cached.ids == ids and cached.structure == structure \
@@ -293,14 +292,31 @@ class _FastOptimizer(torch.optim.Optimizer):
             maximize, options = self._flags(group)
             plans = []
             for params in parts.values():
-                buffers = {name: [_np(self.state[p][name]) for p in params] for name in names}
+                bindings = [Binding.of(p) for p in params]
+                buffers = {name: [_np(self._state_memory(b, name)) for b in bindings] for name in names}
                 buffers.update({name: [self._scalar_array(p, name) for p in params] for name in scalar_names})
-                plan = _core.StepPlan(self._rule, [_np(p) for p in params], buffers, maximize, options)
-                plans.append(_Plan(plan, params, self._counters(params)))
+                plan = _core.StepPlan(self._rule, [_np(b.memory) for b in bindings], buffers, maximize, options)
+                plans.append(_Plan(plan, params, self._counters(params), bindings))
         finally:
             self._building = False
         self._plans[gi] = _GroupPlans(ids, structure, signature, plans)
         return plans
+
+    def _grad_address(self, b: Binding) -> int:
+        g = b.param.grad
+        if g.layout != torch.strided:
+            raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+        return b.grad_address(g)
+
+    def _state_memory(self, b: Binding, name: str) -> torch.Tensor:
+        """State ``name`` of ``b``'s param as flat memory in the layout the kernel steps the param
+        in; a state tensor in another layout (a checkpoint's) is replaced by a copy in that layout."""
+        state = self.state[b.param]
+        t = state[name]
+        like = b.layout_like()
+        if t.stride() != like.stride():
+            t = state[name] = torch.empty_like(like).copy_(t)
+        return flat_memory(t)
 
     def _scalar_array(self, p: torch.Tensor, name: str) -> np.ndarray:
         """``state[p][name]`` (scalar state) as the 1-element array the C++ step rewrites in place;
@@ -317,9 +333,9 @@ class _FastOptimizer(torch.optim.Optimizer):
         for name in self._buffers(group):
             t = state[name]
             if not isinstance(t, torch.Tensor) or t.shape != p.shape or t.dtype != p.dtype \
-                    or t.device != p.device or not t.is_contiguous():
+                    or t.device != p.device or t.layout != torch.strided:
                 desc = f"{t.dtype}, {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
                 raise ValueError(f"state[{name!r}] of a parameter of shape {tuple(p.shape)} is ({desc}); it must "
-                                 f"be a contiguous {p.dtype} CPU tensor of the parameter's shape")
+                                 f"be a dense {p.dtype} CPU tensor of the parameter's shape")
 
 

@@ -7,11 +7,14 @@
 - A tensor whose memory has gaps (a slice such as ``big[..., 0]``): stepped through a contiguous
   shadow copy (copied in before and out after each step: two extra passes over the param).
 - A complex tensor: as its real view (``torch.view_as_real``), as torch.optim steps it.
+- A float16/bfloat16 tensor: with torch's semantics (state in the param's dtype, arithmetic in
+  float32), through float32 work copies of the param and its state, rounded to nearest even
+  when copied back; the gradient is widened into a scratch buffer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -36,44 +39,62 @@ def flat_memory(t: torch.Tensor) -> torch.Tensor:
     return t.detach().as_strided((t.numel(),), (1,))
 
 
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
 @dataclass
 class Binding:
     """A parameter as the kernels see it.
 
     Attributes:
         param: the user's tensor.
-        memory: the flat real tensor the kernel updates (the param's own memory, or ``shadow``'s).
-        shadow: a contiguous copy, for a param whose memory has gaps; copied in before and out
-            after each step.
-        scratch: where a gradient in another layout than the param's is copied for the kernel.
+        memory: the flat real tensor the kernel updates: the param's own memory, or a work copy.
+        copies: (user's tensor, work copy) pairs copied in before and out after each step: a
+            param whose memory has gaps (a contiguous copy), or a float16/bfloat16 param and its
+            state (float32 copies: torch's semantics, state kept in the param's dtype and the
+            arithmetic done in float32, rounded to nearest even when copied back).
+        scratch: where a gradient in another layout or dtype than the kernel's is copied.
     """
 
     param: torch.Tensor
     memory: torch.Tensor
-    shadow: torch.Tensor | None = None
+    copies: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
     scratch: torch.Tensor | None = None
-    contiguous: bool = False  # the kernel's layout is contiguous: a contiguous gradient is read in place
 
     def __post_init__(self) -> None:
         like = self.layout_like()
-        self.contiguous = like.is_contiguous()
+        self.contiguous = like.is_contiguous() and like.dtype == self.param.dtype
         self.stride = like.stride()
 
     @classmethod
     def of(cls, p: torch.Tensor) -> Binding:
+        if p.dtype in LOW_PRECISION:
+            work = torch.empty(p.shape, dtype=torch.float32)
+            return cls(p, flat_memory(work), [(p, work)])
         if is_dense(p):
             return cls(p, flat_memory(p))
-        shadow = torch.empty(p.shape, dtype=p.dtype)  # contiguous
-        return cls(p, flat_memory(shadow), shadow)
+        work = torch.empty(p.shape, dtype=p.dtype)  # contiguous
+        return cls(p, flat_memory(work), [(p, work)])
+
+    @property
+    def widened(self) -> bool:
+        """A 16-bit param stepped through float32 work copies."""
+        return self.param.dtype in LOW_PRECISION
 
     def layout_like(self) -> torch.Tensor:
-        """The tensor the kernel's layout follows (the param, or its shadow)."""
-        return self.shadow if self.shadow is not None else self.param
+        """The tensor whose layout (and dtype) the kernel steps: the param, or its work copy."""
+        return self.copies[0][1] if self.copies else self.param
+
+    def state_work(self, t: torch.Tensor) -> torch.Tensor:
+        """A float32 work copy of state tensor ``t`` of a 16-bit param, copied with the param."""
+        work = torch.empty(t.shape, dtype=torch.float32)
+        self.copies.append((t, work))
+        return flat_memory(work)
 
     def grad_address(self, grad: torch.Tensor) -> int:
-        """Address of the gradient in the layout the kernel steps (copied into ``scratch`` when
-        its strides differ from the param's, or the param has a shadow)."""
-        if grad.stride() == self.stride:  # same shape and strides as the dense param (or shadow)
+        """Address of the gradient in the layout and dtype the kernel steps (copied into
+        ``scratch`` when they differ from the param's)."""
+        if grad.stride() == self.stride and not self.widened:  # same shape and strides as the dense param
             return grad.data_ptr()
         if self.scratch is None:
             self.scratch = torch.empty_like(self.layout_like())
@@ -81,9 +102,9 @@ class Binding:
         return self.scratch.data_ptr()
 
     def copy_in(self) -> None:
-        if self.shadow is not None:
-            self.shadow.copy_(self.param.detach())
+        for user, work in self.copies:
+            work.copy_(user.detach())
 
     def copy_out(self) -> None:
-        if self.shadow is not None:
-            self.param.detach().copy_(self.shadow)
+        for user, work in self.copies:
+            user.detach().copy_(work)

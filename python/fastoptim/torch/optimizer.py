@@ -16,7 +16,7 @@ from ..rules.descriptor import RuleDescriptor, kernel_value
 from .layout import Binding, flat_memory
 from .state_table import StateTable
 
-_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
+_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128, torch.float16, torch.bfloat16)
 
 
 def _scalar_dtype() -> torch.dtype:
@@ -41,7 +41,7 @@ def _check_param(p: torch.Tensor, where: str) -> None:
         raise ValueError(f"{where}: has layout {p.layout}; only dense (strided) tensors are supported")
     if p.dtype not in _DTYPES:
         raise ValueError(f"{where}: has dtype {p.dtype}; fastoptim.torch steps float32 and float64 (and "
-                         "complex64/complex128 as pairs of them)")
+                         "complex64/complex128 as pairs of them, float16/bfloat16 in float32)")
 
 
 def _np(t: torch.Tensor):
@@ -80,6 +80,10 @@ class _FastOptimizer(torch.optim.Optimizer):
 
     _rule: str
     descriptor: RuleDescriptor
+    # torch.amp.GradScaler hands fused-capable optimizers the scale and the inf flag (attributes
+    # grad_scale and found_inf) instead of unscaling the gradients itself: the step divides by
+    # the scale inside its one pass, and skips (nothing written, no count advanced) on found_inf.
+    _step_supports_amp_scaling = True
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         if defaults.get("capturable"):
@@ -95,6 +99,7 @@ class _FastOptimizer(torch.optim.Optimizer):
         self._plans: dict[int, _GroupPlans] = {}
         self._step_lock = threading.Lock()  # one step at a time; other threads wait their turn
         self._building = False
+        self.last_grad_norm: float | None = None  # the global gradient norm of the last step(max_grad_norm=...)
         # SGD: per param, steps its momentum buffer has taken (0: created, holds no data yet).
         self._momentum_steps: dict[torch.Tensor, np.ndarray] = {}
 
@@ -152,12 +157,24 @@ class _FastOptimizer(torch.optim.Optimizer):
             self._momentum_steps.clear()
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient, as the torch.optim namesake does."""
+    def step(self, closure: Callable[[], Any] | None = None, *, max_grad_norm: float | None = None) -> Any:
+        """Update every parameter that has a gradient, as the torch.optim namesake does.
+
+        ``max_grad_norm``: clip the gradients by their global L2 norm over all groups first, as
+        ``torch.nn.utils.clip_grad_norm_`` does, inside the same pass (the gradients are not
+        written); the norm is kept in ``last_grad_norm``. Under ``torch.amp.GradScaler`` the
+        scale is divided out in the same pass and a step with ``found_inf`` is skipped.
+        """
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        found_inf = self.__dict__.get("found_inf")
+        if found_inf is not None and float(found_inf) != 0.0:
+            self.last_grad_norm = None
+            return loss  # GradScaler found Inf/NaN: the step is skipped, as torch's fused ones do
+        grad_scale = self.__dict__.get("grad_scale")
+        scale = 1.0 if grad_scale is None else float(grad_scale)
         with self._step_lock:
             if type(self.__dict__.get("state")) is not StateTable:  # optimizer.state was reassigned
                 self._wrap_state()
@@ -178,15 +195,17 @@ class _FastOptimizer(torch.optim.Optimizer):
                     hypers.append(hyper)
                     steps.append(self._kernel_step(part))
                     counters.extend(part.counters)
-                    shadowed.extend(b for b in part.bindings if b.shadow is not None)
+                    shadowed.extend(b for b in part.bindings if b.copies)
             if plans:
-                for b in shadowed:  # params whose memory has gaps step through a contiguous copy
+                for b in shadowed:  # params with gaps, or 16-bit: stepped through work copies
                     b.copy_in()
                 # One C++ call for all groups: validated first, then every group stepped and
                 # every step count advanced, with no Python in between (errors, Ctrl-C).
-                _core.step_plans(plans, addresses, hypers, steps, counters, addresses=True)
+                norm, _, _ = _core.step_plans(plans, addresses, hypers, steps, counters, scale, max_grad_norm,
+                                              addresses=True)
                 for b in shadowed:
                     b.copy_out()
+                self.last_grad_norm = norm
         return loss
 
     # -- the rule, from its descriptor -------------------------------------------------------------
@@ -313,6 +332,8 @@ class _FastOptimizer(torch.optim.Optimizer):
         in; a state tensor in another layout (a checkpoint's) is replaced by a copy in that layout."""
         state = self.state[b.param]
         t = state[name]
+        if b.widened:
+            return b.state_work(t)
         like = b.layout_like()
         if t.stride() != like.stride():
             t = state[name] = torch.empty_like(like).copy_(t)

@@ -337,3 +337,61 @@ def test_16bit_params_step_like_torchs_fused_kernels(dtype, name, kw):
         assert mine.dtype == (dtype if value.dim() else torch.float32), key
         if value.dim():
             torch.testing.assert_close(mine.float(), value.float(), rtol=4 * ulp, atol=1e-6, msg=key)
+
+
+
+@pytest.mark.parametrize("name", ["Adam", "SGD", "NAdam", "Adagrad"])
+def test_bfloat16_state_matches_the_numpy_api_bit_for_bit(name):
+    """state_bits=16 (bfloat16 state, stochastic rounding) in fastoptim.torch gives the bits the
+    NumPy API's tested bfloat16 state gives on the same data."""
+    pytest.importorskip("ml_dtypes", reason="bfloat16 state needs ml_dtypes (extra 'bf16')")
+    import fastoptim as fo
+
+    kw = dict(lr=0.01, momentum=0.9) if name == "SGD" else dict(lr=0.01)
+    g = torch.Generator().manual_seed(4)
+    init = [torch.randn(33, 7, generator=g), torch.randn(5, generator=g)]
+    tp = [torch.nn.Parameter(t.clone()) for t in init]
+    npp = [t.numpy().copy() for t in init]
+    o1 = getattr(fot, name)(tp, state_bits=16, stochastic_rounding=True, seed=11, **kw)
+    o2 = getattr(fo, name)(npp, state_bits=16, stochastic_rounding=True, seed=11, **kw)
+    for _ in range(4):
+        grads = [torch.randn(t.shape, generator=g) for t in init]
+        for p, gr in zip(tp, grads):
+            p.grad = gr
+        o1.step()
+        o2.step([gr.numpy() for gr in grads])
+    for p, q in zip(tp, npp):
+        assert p.detach().numpy().tobytes() == q.tobytes()
+    buf = o1.descriptor.buffers[0].name
+    assert o1.state[tp[0]][buf].dtype == torch.bfloat16
+    # format="torch": what torch.optim keeps, loadable into it
+    sd = o1.state_dict(format="torch")
+    assert sd["state"][0][buf].dtype == torch.float32 and "state_bits" not in sd["param_groups"][0]
+    getattr(torch.optim, name)(tp, **kw).load_state_dict(sd)
+
+
+def test_master_weights_match_the_numpy_api_and_checkpoint():
+    """master_weights=True: a bfloat16 param stepped through float32 masters in state, as the
+    NumPy API's mixed precision does (same bits), and the masters survive a checkpoint."""
+    pytest.importorskip("ml_dtypes", reason="bfloat16 params as NumPy arrays need ml_dtypes")
+    import ml_dtypes
+
+    import fastoptim as fo
+
+    g = torch.Generator().manual_seed(5)
+    init = torch.randn(40, 3, generator=g).to(torch.bfloat16)
+    p = torch.nn.Parameter(init.clone())
+    q = init.view(torch.int16).numpy().view(ml_dtypes.bfloat16).copy()
+    o1 = fot.AdamW([p], lr=1e-3, master_weights=True)
+    o2 = fo.AdamW([q], lr=1e-3)
+    for _ in range(3):
+        grad = torch.randn(40, 3, generator=g).to(torch.bfloat16)
+        p.grad = grad
+        o1.step()
+        o2.step([grad.view(torch.int16).numpy().view(ml_dtypes.bfloat16)])
+    assert p.detach().view(torch.int16).numpy().tobytes() == q.view(np.int16).tobytes()
+    master = o1.state[p]["master_param"]
+    assert master.dtype == torch.float32 and master.numpy().tobytes() == o2.state[0]["master_param"].tobytes()
+    again = fot.AdamW([torch.nn.Parameter(p.detach().clone())], lr=1e-3, master_weights=True)
+    again.load_state_dict(o1.state_dict())
+    assert torch.equal(again.state[again.param_groups[0]["params"][0]]["master_param"], master)

@@ -7,15 +7,18 @@ registered rule) on CPU tensors.
 
 The classes are ``torch.optim.Optimizer`` subclasses with the same constructor arguments,
 defaults, parameter groups, ``zero_grad``, closures, hooks and learning-rate schedulers. The
-kernels update the tensors' own memory (zero copies) and the state is kept in exactly
+kernels update the tensors' own memory and the state is kept in exactly
 torch's format (same keys, ``step`` as a float32 scalar tensor), so a checkpoint from
 ``torch.optim.Adam`` loads into ``fastoptim.torch.Adam`` and the other way round.
 
-Supported: dense, contiguous CPU tensors of float32 or float64. Anything else raises a
-``ValueError`` naming the parameter at construction (or at ``add_param_group``); sparse
-gradients raise at ``step``, non-contiguous gradients are copied to contiguous ones first.
+Supported: CPU tensors of float32 or float64 (complex64/complex128 stepped as their real views,
+as torch does; float16/bfloat16 with torch's fused semantics: state in the param's dtype,
+arithmetic in float32). Dense tensors in any memory order (transposed, channels_last) are
+stepped in place; tensors whose memory has gaps (slices) through a contiguous copy. Bad
+arguments raise exactly what torch.optim raises (torch's constructor checks them); sparse
+gradients raise torch's RuntimeError at ``step``.
 
-Every step checks that each parameter's memory, size, dtype and contiguity are still those its
+Every step checks that each parameter's memory, size, dtype and layout are still those its
 cached plan was built over, and rebuilds the plan when not (``p.data = ...``, ``model.double()``,
 ZeRO's bucket views); writing ``optimizer.state`` (``state[p] = ...``, ``del``, ``clear()``)
 rebuilds it too. Steps of one optimizer from several threads run one at a time; a step is
@@ -23,7 +26,18 @@ applied to every group, with every step count advanced, or (on an error) to none
 ``foreach``/``fused`` are accepted and ignored (every step is one fused multi-tensor call);
 ``capturable``/``differentiable`` must be False.
 
-Threads: fastoptim and torch each run an OpenMP thread pool. Use the same count for both
+fastoptim's extras, keyword-only after torch's arguments (and per group):
+
+- ``state_bits=16``: bfloat16 state for float32 params (or masters); ``stochastic_rounding``
+  and ``seed`` as in the NumPy API (needs ml_dtypes, extra ``bf16``);
+- ``master_weights=True``: 16-bit params stepped through float32 masters kept in
+  ``state[p]["master_param"]`` (and checkpointed), float32 (or bfloat16) state, the param
+  written rounded from the master in the same pass;
+- ``step(max_grad_norm=...)``: clipping by the global norm inside the step's pass
+  (``last_grad_norm`` holds the norm); ``torch.amp.GradScaler`` unscales and skips inside it;
+- ``state_dict(format="torch")``: the checkpoint as torch.optim keeps it, for leaving fastoptim.
+
+Threads: fastoptim and torch each run a thread pool. Use the same count for both
 (``fastoptim.set_num_threads(torch.get_num_threads())``, which this module does at import);
 see the README for what was measured.
 """

@@ -10,7 +10,7 @@ import torch
 
 from ..rules import class_variants
 from ..rules.descriptor import ClassVariant, RuleDescriptor
-from .optimizer import _FastOptimizer
+from .optimizer import _EXTRAS, _FastOptimizer
 
 
 def torch_signature(d: RuleDescriptor, v: ClassVariant) -> inspect.Signature:
@@ -23,6 +23,11 @@ def torch_signature(d: RuleDescriptor, v: ClassVariant) -> inspect.Signature:
         annotation = {"real": "float", "pair": "tuple[float, float]", "bool": "bool"}.get(a.kind, "Any")
         params.append(P(a.name, P.KEYWORD_ONLY if a.keyword_only else P.POSITIONAL_OR_KEYWORD,
                         default=v.defaults.get(a.name, a.default), annotation=annotation))
+    # fastoptim's own options, keyword-only after torch's (see the package docstring)
+    params += [P("state_bits", P.KEYWORD_ONLY, default=32, annotation="int"),
+               P("stochastic_rounding", P.KEYWORD_ONLY, default=False, annotation="bool"),
+               P("seed", P.KEYWORD_ONLY, default=0, annotation="int"),
+               P("master_weights", P.KEYWORD_ONLY, default=False, annotation="bool")]
     return inspect.Signature(params, return_annotation="None")
 
 
@@ -45,7 +50,10 @@ def make_torch_class(d: RuleDescriptor, v: ClassVariant) -> type[_FastOptimizer]
         values = dict(bound.arguments)
         values.pop("self")
         params = values.pop("params")
-        validate_like_torch(v.name, values)
+        validate_like_torch(v.name, {k: x for k, x in values.items() if k not in _EXTRAS})
+        # fastoptim's options join the groups only when set, so that a plain optimizer's
+        # state_dict is exactly torch's
+        values = {k: x for k, x in values.items() if k not in _EXTRAS or x != sig.parameters[k].default}
         _FastOptimizer.__init__(self, params, {**values, **v.fixed})
 
     __init__.__signature__ = sig  # type: ignore[attr-defined]

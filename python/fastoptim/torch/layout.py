@@ -76,10 +76,18 @@ class Binding:
         work = torch.empty(p.shape, dtype=p.dtype)  # contiguous
         return cls(p, flat_memory(work), [(p, work)])
 
+    @classmethod
+    def with_master(cls, p: torch.Tensor, master: torch.Tensor) -> Binding:
+        """A 16-bit param stepped through its float32 master (``master_weights=True``): the kernel
+        updates the master and writes the param rounded from it, reading the 16-bit gradient."""
+        if not p.is_contiguous():
+            raise ValueError("master_weights: the 16-bit param must be contiguous")
+        return cls(p, flat_memory(master))
+
     @property
     def widened(self) -> bool:
-        """A 16-bit param stepped through float32 work copies."""
-        return self.param.dtype in LOW_PRECISION
+        """A 16-bit param stepped through float32 work copies (torch's semantics, no masters)."""
+        return self.param.dtype in LOW_PRECISION and bool(self.copies)
 
     def layout_like(self) -> torch.Tensor:
         """The tensor whose layout (and dtype) the kernel steps: the param, or its work copy."""
@@ -95,7 +103,7 @@ class Binding:
         """Address of the gradient in the layout and dtype the kernel steps (copied into
         ``scratch`` when they differ from the param's)."""
         if grad.stride() == self.stride and not self.widened:  # same shape and strides as the dense param
-            return grad.data_ptr()
+            return grad.data_ptr()  # (with masters: the 16-bit gradient, read as such)
         if self.scratch is None:
             self.scratch = torch.empty_like(self.layout_like())
         self.scratch.copy_(grad)

@@ -13,8 +13,12 @@ import torch
 
 from .. import _core
 from ..rules.descriptor import RuleDescriptor, kernel_value
-from .layout import Binding, flat_memory
+from ..quantized_state import bfloat16_dtype, check_state_bits
+from .layout import LOW_PRECISION, Binding, flat_memory
 from .state_table import StateTable
+
+# fastoptim's own options of the torch classes (keyword-only, after torch's arguments).
+_EXTRAS = ("state_bits", "stochastic_rounding", "seed", "master_weights")
 
 _DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128, torch.float16, torch.bfloat16)
 
@@ -45,6 +49,9 @@ def _check_param(p: torch.Tensor, where: str) -> None:
 
 
 def _np(t: torch.Tensor):
+    """A NumPy view of ``t``'s memory (bfloat16 as ml_dtypes' bfloat16, which the kernels take)."""
+    if t.dtype == torch.bfloat16:
+        return t.detach().view(torch.int16).numpy().view(bfloat16_dtype())
     return t.detach().numpy()
 
 
@@ -137,6 +144,17 @@ class _FastOptimizer(torch.optim.Optimizer):
         _core.check_hyper(self._rule, self._hyper(group_defaults), maximize, options)
         if self.descriptor.check is not None:
             self.descriptor.check(group_defaults)
+        extras = {"state_bits": 32, "stochastic_rounding": False, "seed": 0, "master_weights": False,
+                  **{k: group_defaults[k] for k in _EXTRAS if k in group_defaults}}
+        check_state_bits(extras, False, "in fastoptim.torch (use the NumPy API's classes for 8-bit state)")
+        if extras["state_bits"] == 16 and any(
+                p.dtype not in (torch.float32, *LOW_PRECISION) or (p.dtype in LOW_PRECISION and not extras[
+                    "master_weights"]) for p in (q[1] if isinstance(q, tuple) else q for q in params)):
+            raise ValueError("state_bits: bfloat16 state (state_bits=16) is kept for float32 params, or for "
+                             "16-bit params with master_weights=True (without masters a 16-bit param's state "
+                             "is already in its own dtype, as torch keeps it)")
+        if not isinstance(extras["master_weights"], bool):
+            raise ValueError(f"invalid master_weights: {extras['master_weights']!r} (must be a bool)")
         super().add_param_group(param_group)
         self._plans.clear()
         if self.descriptor.eager_state:  # torch creates this rule's state at construction
@@ -144,15 +162,52 @@ class _FastOptimizer(torch.optim.Optimizer):
             for p in group["params"]:
                 self._init_state(p, group, self.state[p])
 
-    def state_dict(self) -> dict[str, Any]:
-        """torch.optim's ``state_dict``, with plain dicts (loadable with ``torch.load(weights_only=True)``)."""
+    def state_dict(self, format: str = "fastoptim") -> dict[str, Any]:  # noqa: A002
+        """torch.optim's ``state_dict``, with plain dicts (loadable with ``torch.load(weights_only=True)``).
+
+        ``format="torch"``: exactly what torch.optim's namesake keeps, for leaving fastoptim:
+        bfloat16 state (``state_bits=16``) converted to the param's dtype, float32 masters dropped
+        (the params themselves carry the weights), fastoptim's options removed from the groups.
+        """
+        if format not in ("fastoptim", "torch"):
+            raise ValueError(f"format: 'fastoptim' or 'torch', got {format!r}")
         sd = super().state_dict()
         sd["state"] = {k: dict(v) if isinstance(v, dict) else v for k, v in sd["state"].items()}
+        if format == "torch":
+            params = [p for g in self.param_groups for p in g["params"]]
+            for index, entry in sd["state"].items():
+                p = params[index]
+                entry.pop("master_param", None)
+                for key, value in list(entry.items()):
+                    if isinstance(value, torch.Tensor) and value.dim() and value.dtype != p.dtype:
+                        entry[key] = value.to(p.dtype)
+            for group in sd["param_groups"]:
+                for key in _EXTRAS:
+                    group.pop(key, None)
         return sd
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         with self._step_lock:
+            # torch casts every loaded floating-point state tensor to its param's dtype; bfloat16
+            # state and float32 masters are put back as saved (then checked into this
+            # optimizer's format below), so that they load without a detour through the param's.
+            params = [p for g in self.param_groups for p in g["params"]]
+            saved_ids = [i for g in state_dict.get("param_groups", []) for i in g.get("params", [])]
+            keep = {}
+            for pos, sid in enumerate(saved_ids[:len(params)]):
+                for key, value in (state_dict.get("state", {}).get(sid) or {}).items():
+                    if key != "step" and isinstance(value, torch.Tensor) and value.dim() \
+                            and value.is_floating_point() and value.dtype != params[pos].dtype:
+                        keep[pos, key] = value
             super().load_state_dict(state_dict)
+            for (pos, key), value in keep.items():
+                self.state[params[pos]][key] = value.detach().clone()
+            for group in self.param_groups:  # a checkpoint of torch.optim (or an older torch) lacks some
+                for key, value in self.defaults.items():
+                    group.setdefault(key, value)
+                for p in group["params"]:  # state buffers in this optimizer's format (state_bits, masters)
+                    if p in self.state:
+                        self._check_state(p, self.state[p], group, partial=True)
             self._wrap_state()  # state tensors were replaced
             self._momentum_steps.clear()
 
@@ -225,13 +280,30 @@ class _FastOptimizer(torch.optim.Optimizer):
         """State entries the kernel reads and writes, in rule_state_names order."""
         return [b.name for b in self.descriptor.buffers_for(group)]
 
+    @staticmethod
+    def _masters(p: torch.Tensor, group: dict[str, Any]) -> bool:
+        """A 16-bit param stepped through a float32 master copy kept in state (``master_weights``)."""
+        return p.dtype in LOW_PRECISION and bool(group.get("master_weights", False))
+
+    def _state_dtype(self, p: torch.Tensor, group: dict[str, Any]) -> torch.dtype:
+        """The dtype of ``p``'s state buffers: bfloat16 with ``state_bits=16`` (float32 params or
+        masters), float32 beside float32 masters, else the param's own (torch's semantics)."""
+        base = torch.float32 if self._masters(p, group) else p.dtype
+        if group.get("state_bits", 32) == 16 and base == torch.float32:
+            return torch.bfloat16
+        return base
+
     def _init_state(self, p: torch.Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
-        """Create torch's state entries for ``p`` if absent (same keys, values and dtypes as torch)."""
+        """Create torch's state entries for ``p`` if absent (same keys, values and dtypes as torch;
+        bfloat16 with ``state_bits=16``; a float32 ``master_param`` with ``master_weights``)."""
         d = self.descriptor
+        dtype = self._state_dtype(p, group)
+        if self._masters(p, group) and "master_param" not in state:
+            state["master_param"] = p.detach().float().contiguous()
         if d.stepless:  # SGD: no step; a momentum buffer that holds no data until its first step
             for b in d.buffers_for(group):
                 if state.get(b.name) is None:
-                    state[b.name] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state[b.name] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
                     self._momentum_steps[p] = np.zeros(1, np.int64)
                 elif p not in self._momentum_steps:  # a buffer from a checkpoint or written directly
                     self._momentum_steps[p] = np.ones(1, np.int64)
@@ -248,12 +320,12 @@ class _FastOptimizer(torch.optim.Optimizer):
                 value: Any = b.start(group)
                 if p.is_complex():  # torch starts both halves of a complex state at the value
                     value = complex(value, value)
-                state[b.name] = (torch.zeros_like(p, memory_format=torch.preserve_format) if value == 0.0
-                                 else torch.full_like(p, value, memory_format=torch.preserve_format))
+                state[b.name] = (torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format) if value == 0.0
+                                 else torch.full_like(p, value, dtype=dtype, memory_format=torch.preserve_format))
 
     def _kernel_step(self, part: _Plan) -> int:
-        if self.descriptor.stepless:  # the kernel copies the gradient into a fresh buffer on its first step
-            return 1 if part.counters and part.counters[0][0] == 0 else 2
+        if self.descriptor.stepless:  # step 1 copies the gradient into a fresh buffer (and keys the rounding)
+            return int(part.counters[0][0]) + 1 if part.counters else 1
         return int(part.counters[0][0]) + 1
 
     def _counters(self, params: list[torch.Tensor]) -> list[np.ndarray]:
@@ -303,18 +375,23 @@ class _FastOptimizer(torch.optim.Optimizer):
                 state = self.state[p]
                 self._init_state(p, group, state)
                 self._check_state(p, state, group)
-                parts.setdefault(self._steps_taken(p, state), []).append(p)
+                parts.setdefault((*self._steps_taken(p, state), self._masters(p, group)), []).append(p)
                 if not state:  # torch keeps no entry for stateless params (SGD without momentum)
                     del self.state[p]
             names = self._buffers(group)
             scalar_names = _core.rule_spec(self._rule)["scalar_state"]
             maximize, options = self._flags(group)
             plans = []
-            for params in parts.values():
-                bindings = [Binding.of(p) for p in params]
+            for key, params in parts.items():
+                masters = key[-1]
+                bindings = [Binding.with_master(p, self.state[p]["master_param"]) if masters else Binding.of(p)
+                            for p in params]
                 buffers = {name: [_np(self._state_memory(b, name)) for b in bindings] for name in names}
                 buffers.update({name: [self._scalar_array(p, name) for p in params] for name in scalar_names})
-                plan = _core.StepPlan(self._rule, [_np(b.memory) for b in bindings], buffers, maximize, options)
+                outputs = [_np(flat_memory(p)) for p in params] if masters else None
+                plan = _core.StepPlan(self._rule, [_np(b.memory) for b in bindings], buffers, maximize, options,
+                                      outputs=outputs, stochastic_rounding=bool(group.get("stochastic_rounding")),
+                                      seed=int(group.get("seed", 0)))
                 plans.append(_Plan(plan, params, self._counters(params), bindings))
         finally:
             self._building = False
@@ -349,14 +426,29 @@ class _FastOptimizer(torch.optim.Optimizer):
             t = state[name] = torch.tensor(float(t), dtype=_scalar_dtype())
         return t.numpy().reshape(1)
 
-    def _check_state(self, p: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        """The state tensors the kernel will write must be shaped and typed like ``p``."""
+    def _check_state(self, p: torch.Tensor, state: dict[str, Any], group: dict[str, Any],
+                     partial: bool = False) -> None:
+        """The state tensors the kernel will write must be shaped like ``p`` and of the group's
+        state format; a floating-point state of another format (a checkpoint of torch.optim into
+        ``state_bits=16``, or the way back) is converted."""
+        dtype = self._state_dtype(p, group)
         for name in self._buffers(group):
+            if partial and name not in state:
+                continue
             t = state[name]
-            if not isinstance(t, torch.Tensor) or t.shape != p.shape or t.dtype != p.dtype \
-                    or t.device != p.device or t.layout != torch.strided:
+            if not isinstance(t, torch.Tensor) or t.shape != p.shape or t.device != p.device \
+                    or t.layout != torch.strided or t.is_complex() != p.is_complex() \
+                    or not (t.is_floating_point() or t.is_complex()):
                 desc = f"{t.dtype}, {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
                 raise ValueError(f"state[{name!r}] of a parameter of shape {tuple(p.shape)} is ({desc}); it must "
-                                 f"be a dense {p.dtype} CPU tensor of the parameter's shape")
+                                 f"be a dense {dtype} CPU tensor of the parameter's shape")
+            if t.dtype != dtype:
+                state[name] = t.to(dtype)
+        if self._masters(p, group) and (not partial or "master_param" in state):
+            m = state.get("master_param")
+            if not (isinstance(m, torch.Tensor) and m.shape == p.shape and m.is_floating_point()):
+                state["master_param"] = p.detach().float().contiguous()
+            elif m.dtype != torch.float32 or not m.is_contiguous():
+                state["master_param"] = m.float().contiguous()
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from .. import _core
-from ..rules.descriptor import RuleDescriptor, kernel_value
 from ..quantized_state import bfloat16_dtype, check_state_bits
+from ..rules.descriptor import RuleDescriptor, kernel_value
 from .layout import LOW_PRECISION, Binding, flat_memory
 from .state_table import StateTable
 

@@ -12,6 +12,14 @@ from ._version import __version__
 MAX_THREADS: int = int(_core.MAX_THREADS)
 """The most threads :func:`set_num_threads` accepts."""
 
+_chosen = False  # set_num_threads was called by the user
+
+
+def threads_chosen() -> bool:
+    """Whether the thread count was chosen (``OMP_NUM_THREADS``, or :func:`set_num_threads`) rather
+    than defaulted; fastoptim.torch only adjusts a defaulted count (to a rank's share of the cores)."""
+    return _chosen or bool(os.environ.get("OMP_NUM_THREADS"))
+
 
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads (1 to ``MAX_THREADS`` = 1024; ValueError otherwise) for steps large
@@ -22,6 +30,8 @@ def set_num_threads(n: int) -> None:
         raise TypeError(f"n: expected an int, got {type(n).__name__}")
     if not 1 <= n <= MAX_THREADS:
         raise ValueError(f"n: number of threads must be in [1, {MAX_THREADS}], got {n}")
+    global _chosen
+    _chosen = True
     _core.set_num_threads(n)
 
 

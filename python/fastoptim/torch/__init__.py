@@ -38,18 +38,21 @@ fastoptim's extras, keyword-only after torch's arguments (and per group):
 - ``state_dict(format="torch")``: the checkpoint as torch.optim keeps it, for leaving fastoptim.
 
 Threads: fastoptim and torch each run a thread pool. Use the same count for both
-(``fastoptim.set_num_threads(torch.get_num_threads())``, which this module does at import);
-see the README for what was measured.
+(``fastoptim.set_num_threads(torch.get_num_threads())``, which this module does at import unless
+the count was chosen); in a process group each rank defaults to its share of the cores
+(``rank_threads.py``); see the README for what was measured.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..runtime import set_num_threads
+from .. import _core
+from ..runtime import threads_chosen
 from .classes import CLASSES
 
-set_num_threads(max(1, torch.get_num_threads()))
+if not threads_chosen():  # the same count as torch's pool (a rank's share: rank_threads.py)
+    _core.set_num_threads(max(1, torch.get_num_threads()))
 
 globals().update(CLASSES)
 __all__ = list(CLASSES)

@@ -8,8 +8,10 @@
   shadow copy (copied in before and out after each step: two extra passes over the param).
 - A complex tensor: as its real view (``torch.view_as_real``), as torch.optim steps it.
 - A float16/bfloat16 tensor: with torch's semantics (state in the param's dtype, arithmetic in
-  float32), through float32 work copies of the param and its state, rounded to nearest even
-  when copied back; the gradient is widened into a scratch buffer.
+  float32). bfloat16: the param widened into a float32 work copy, the kernel reading the bfloat16
+  gradient and state in place and writing the param back rounded to nearest even. float16 (the
+  kernels keep no float16 state): float32 work copies of the param and its state, rounded to
+  nearest even when copied back, the gradient widened into a scratch buffer.
 """
 
 from __future__ import annotations
@@ -17,6 +19,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+
+try:  # FSDP2's parameters, gradients and state are DTensors: the kernel steps each rank's shard
+    from torch.distributed.tensor import DTensor
+except ImportError:  # a torch without distributed support
+    DTensor = None  # type: ignore[assignment,misc]
+
+
+def local(t: torch.Tensor) -> torch.Tensor:
+    """The plain tensor holding this process's elements: a DTensor's local shard (a view into
+    its memory, which the kernels update in place), or ``t`` itself."""
+    return t.to_local() if DTensor is not None and isinstance(t, DTensor) else t
 
 
 def is_dense(t: torch.Tensor) -> bool:
@@ -60,34 +73,53 @@ class Binding:
     memory: torch.Tensor
     copies: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
     scratch: torch.Tensor | None = None
+    owner: torch.Tensor | None = None  # the optimizer's param when ``param`` is its DTensor shard
+    writes_param: bool = False  # the kernel writes the 16-bit param itself (rounded from ``memory``)
 
     def __post_init__(self) -> None:
+        self.distributed = self.owner is not None
+        if self.owner is None:
+            self.owner = self.param
         like = self.layout_like()
         self.contiguous = like.is_contiguous() and like.dtype == self.param.dtype
         self.stride = like.stride()
 
     @classmethod
-    def of(cls, p: torch.Tensor) -> Binding:
+    def of(cls, owner: torch.Tensor) -> Binding:
+        p = local(owner)
+        own = owner if p is not owner else None
+        if p.dtype == torch.bfloat16 and p.is_contiguous():
+            # widened into a float32 work copy; the kernel reads the bfloat16 gradient and state
+            # in place and writes the param back rounded to nearest even (one pass)
+            work = torch.empty(p.shape, dtype=torch.float32)
+            return cls(p, flat_memory(work), [(p, work)], owner=own, writes_param=True)
         if p.dtype in LOW_PRECISION:
             work = torch.empty(p.shape, dtype=torch.float32)
-            return cls(p, flat_memory(work), [(p, work)])
+            return cls(p, flat_memory(work), [(p, work)], owner=own)
         if is_dense(p):
-            return cls(p, flat_memory(p))
+            return cls(p, flat_memory(p), owner=own)
         work = torch.empty(p.shape, dtype=p.dtype)  # contiguous
-        return cls(p, flat_memory(work), [(p, work)])
+        return cls(p, flat_memory(work), [(p, work)], owner=own)
+
+    @property
+    def grad(self) -> torch.Tensor:
+        """The gradient's local tensor."""
+        return local(self.owner.grad)
 
     @classmethod
-    def with_master(cls, p: torch.Tensor, master: torch.Tensor) -> Binding:
+    def with_master(cls, owner: torch.Tensor, master: torch.Tensor) -> Binding:
         """A 16-bit param stepped through its float32 master (``master_weights=True``): the kernel
         updates the master and writes the param rounded from it, reading the 16-bit gradient."""
+        p = local(owner)
         if not p.is_contiguous():
             raise ValueError("master_weights: the 16-bit param must be contiguous")
-        return cls(p, flat_memory(master))
+        return cls(p, flat_memory(local(master)), owner=owner if p is not owner else None, writes_param=True)
 
     @property
     def widened(self) -> bool:
-        """A 16-bit param stepped through float32 work copies (torch's semantics, no masters)."""
-        return self.param.dtype in LOW_PRECISION and bool(self.copies)
+        """A 16-bit param whose gradient and state go through float32 work copies (float16, or a
+        bfloat16 param with gaps: torch's semantics, without masters)."""
+        return self.param.dtype in LOW_PRECISION and bool(self.copies) and not self.writes_param
 
     def layout_like(self) -> torch.Tensor:
         """The tensor whose layout (and dtype) the kernel steps: the param, or its work copy."""
@@ -114,5 +146,7 @@ class Binding:
             work.copy_(user.detach())
 
     def copy_out(self) -> None:
+        if self.writes_param:  # the kernel wrote the param (and reads the state in place)
+            return
         for user, work in self.copies:
             user.detach().copy_(work)

@@ -14,7 +14,8 @@ import torch
 from .. import _core
 from ..quantized_state import bfloat16_dtype, check_state_bits
 from ..rules.descriptor import RuleDescriptor, kernel_value
-from .layout import LOW_PRECISION, Binding, flat_memory
+from .layout import LOW_PRECISION, Binding, flat_memory, local
+from .rank_threads import share_cores_between_ranks
 from .state_table import StateTable
 
 # fastoptim's own options of the torch classes (keyword-only, after torch's arguments).
@@ -39,6 +40,7 @@ def _kernel_names(rule: str, _cache: dict[str, tuple[str, ...]] = {}) -> tuple[s
 def _check_param(p: torch.Tensor, where: str) -> None:
     if not isinstance(p, torch.Tensor):
         raise TypeError(f"{where}: expected a torch.Tensor, got {type(p).__name__}")
+    p = local(p)  # a DTensor (FSDP2): its shard is what this process steps
     if p.device.type != "cpu":
         raise ValueError(f"{where}: is on {p.device}; fastoptim.torch steps CPU tensors (use torch.optim there)")
     if p.layout != torch.strided:
@@ -58,7 +60,11 @@ def _np(t: torch.Tensor):
 def _signature(params: list[torch.Tensor]) -> list[tuple]:
     """What a plan over ``params`` depends on: each tensor's memory, size and dtype (a rebound
     ``p.data``, ``model.double()``, a ZeRO bucket view all change it) and its layout."""
-    return [(p.data_ptr(), p.nbytes, p.dtype, p.is_contiguous() or p.stride()) for p in params]
+    out = []
+    for p in params:
+        p = local(p)  # FSDP2 may move a shard's memory (model.double(), load with assign=True)
+        out.append((p.data_ptr(), p.nbytes, p.dtype, p.is_contiguous() or p.stride()))
+    return out
 
 
 @dataclass
@@ -100,6 +106,7 @@ class _FastOptimizer(torch.optim.Optimizer):
         self._init_runtime()
         super().__init__(params, defaults)
         self._wrap_state()
+        share_cores_between_ranks()
 
     def _init_runtime(self) -> None:
         """What an instance keeps beside torch's attributes (also after unpickling)."""
@@ -244,9 +251,9 @@ class _FastOptimizer(torch.optim.Optimizer):
                     # torch guarantees a .grad has its param's shape, dtype and device (checked
                     # again when a plan is built); the kernel reads the gradient in place, or a
                     # copy where its layout differs from the param's.
-                    addresses.append([g.data_ptr() if b.contiguous and (g := b.param.grad).is_contiguous()
-                                      and g.layout == torch.strided else self._grad_address(b)
-                                      for b in part.bindings])
+                    addresses.append([g.data_ptr() if b.contiguous and not b.distributed
+                                      and (g := b.param.grad).is_contiguous() and g.layout == torch.strided
+                                      else self._grad_address(b) for b in part.bindings])
                     hypers.append(hyper)
                     steps.append(self._kernel_step(part))
                     counters.extend(part.counters)
@@ -281,6 +288,12 @@ class _FastOptimizer(torch.optim.Optimizer):
         return [b.name for b in self.descriptor.buffers_for(group)]
 
     @staticmethod
+    def _plain_bf16(p: torch.Tensor) -> bool:
+        """A contiguous bfloat16 param without masters: the kernel writes it (see layout.py)."""
+        q = local(p)
+        return q.dtype == torch.bfloat16 and q.is_contiguous()
+
+    @staticmethod
     def _masters(p: torch.Tensor, group: dict[str, Any]) -> bool:
         """A 16-bit param stepped through a float32 master copy kept in state (``master_weights``)."""
         return p.dtype in LOW_PRECISION and bool(group.get("master_weights", False))
@@ -299,7 +312,7 @@ class _FastOptimizer(torch.optim.Optimizer):
         d = self.descriptor
         dtype = self._state_dtype(p, group)
         if self._masters(p, group) and "master_param" not in state:
-            state["master_param"] = p.detach().float().contiguous()
+            state["master_param"] = p.detach().float()
         if d.stepless:  # SGD: no step; a momentum buffer that holds no data until its first step
             for b in d.buffers_for(group):
                 if state.get(b.name) is None:
@@ -375,7 +388,8 @@ class _FastOptimizer(torch.optim.Optimizer):
                 state = self.state[p]
                 self._init_state(p, group, state)
                 self._check_state(p, state, group)
-                parts.setdefault((*self._steps_taken(p, state), self._masters(p, group)), []).append(p)
+                key = (*self._steps_taken(p, state), self._masters(p, group), local(p).dtype, self._plain_bf16(p))
+                parts.setdefault(key, []).append(p)
                 if not state:  # torch keeps no entry for stateless params (SGD without momentum)
                     del self.state[p]
             names = self._buffers(group)
@@ -383,12 +397,12 @@ class _FastOptimizer(torch.optim.Optimizer):
             maximize, options = self._flags(group)
             plans = []
             for key, params in parts.items():
-                masters = key[-1]
+                masters = key[-3]
                 bindings = [Binding.with_master(p, self.state[p]["master_param"]) if masters else Binding.of(p)
                             for p in params]
                 buffers = {name: [_np(self._state_memory(b, name)) for b in bindings] for name in names}
                 buffers.update({name: [self._scalar_array(p, name) for p in params] for name in scalar_names})
-                outputs = [_np(flat_memory(p)) for p in params] if masters else None
+                outputs = [_np(flat_memory(b.param)) for b in bindings] if bindings[0].writes_param else None
                 plan = _core.StepPlan(self._rule, [_np(b.memory) for b in bindings], buffers, maximize, options,
                                       outputs=outputs, stochastic_rounding=bool(group.get("stochastic_rounding")),
                                       seed=int(group.get("seed", 0)))
@@ -399,7 +413,7 @@ class _FastOptimizer(torch.optim.Optimizer):
         return plans
 
     def _grad_address(self, b: Binding) -> int:
-        g = b.param.grad
+        g = b.grad
         if g.layout != torch.strided:
             raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
         return b.grad_address(g)
@@ -407,12 +421,14 @@ class _FastOptimizer(torch.optim.Optimizer):
     def _state_memory(self, b: Binding, name: str) -> torch.Tensor:
         """State ``name`` of ``b``'s param as flat memory in the layout the kernel steps the param
         in; a state tensor in another layout (a checkpoint's) is replaced by a copy in that layout."""
-        state = self.state[b.param]
-        t = state[name]
+        state = self.state[b.owner]
+        t = local(state[name])
         if b.widened:
             return b.state_work(t)
         like = b.layout_like()
         if t.stride() != like.stride():
+            if t is not state[name]:
+                raise ValueError(f"state[{name!r}]: its shard's layout differs from the param's")
             t = state[name] = torch.empty_like(like).copy_(t)
         return flat_memory(t)
 

@@ -91,7 +91,8 @@ def worker(rank: int, world: int, init: str, args, out: str) -> None:
             print(f"# {params:,} params, {world} ranks, {fastoptim.get_num_threads()} thread(s) per rank")
             for engine, row in results.items():
                 for name, r in row.items():
-                    print(f"{engine:6s} {name:14s} step {r['step_ms']:8.2f} ms   training step {r['train_step_ms']:8.2f} ms")
+                    print(f"{engine:6s} {name:14s} step {r['step_ms']:8.2f} ms   "
+                          f"training step {r['train_step_ms']:8.2f} ms")
     finally:
         dist.barrier()
         dist.destroy_process_group()

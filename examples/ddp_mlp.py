@@ -33,6 +33,7 @@ def main() -> None:
     if rank == 0:
         print(f"{dist.get_world_size()} ranks ({os.environ.get('OMP_NUM_THREADS', 'default')} threads each): "
               f"final loss {loss.item():.4f}, accuracy {acc:.3f}")
+    dist.barrier()  # every rank done before gloo is torn down (else a rank may abort)
     dist.destroy_process_group()
 
 

@@ -68,6 +68,7 @@ def main() -> None:
     loss = train(model2, opt2, 100, seed=100 + dist.get_rank())
     if dist.get_rank() == 0:
         print(f"{dist.get_world_size()} ranks, offload={offload}: resumed from {box[0]}, final loss {loss:.4f}")
+    dist.barrier()  # every rank done before gloo is torn down (else a rank may abort)
     dist.destroy_process_group()
 
 

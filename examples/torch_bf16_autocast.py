@@ -44,8 +44,8 @@ def run(label, make_model, make_opt, steps, width, seed=0):
         opt.step()
         times.append(time.perf_counter() - t)
     params = sum(p.numel() for p in model.parameters())
-    print(f"{label:42s} {state_bytes(opt) / params:5.1f} B/param of state  step {statistics.median(times) * 1e3:7.2f} ms"
-          f"  final loss {loss.item():.4f}")
+    print(f"{label:42s} {state_bytes(opt) / params:5.1f} B/param of state  "
+          f"step {statistics.median(times) * 1e3:7.2f} ms  final loss {loss.item():.4f}")
 
 
 def main() -> None:

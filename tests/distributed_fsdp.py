@@ -2,7 +2,8 @@
 
 fastoptim.torch inside FSDP2 (``fully_shard``), differentially against the torch.optim
 namesake stepping the same model unsharded in the same process (both ranks see the same data,
-so FSDP's averaged gradient is the unsharded one; torch's own Rprop cannot step DTensors): parameters, gradients and state are DTensors whose local shards
+so FSDP's averaged gradient is the unsharded one; torch's own Rprop cannot step DTensors):
+parameters, gradients and state are DTensors whose local shards
 the kernels step in place; one parameter is sharded unevenly (5 rows on 2 ranks) and one has an
 empty shard on rank 1 (1 row). For every class fastoptim.torch offers, with and without
 ``CPUOffloadPolicy(pin_memory=False)``: 3 steps; then (AdamW and NAdam, whose scalar state is a
@@ -159,6 +160,7 @@ def resharded(rank: int, world: int, init: str, out: str) -> None:
             train(ref_m, ref, range(5))
             print(f"fsdp2-reshard-2to1 {name} {diff(params(m), params(ref_m)):.3e}", flush=True)
     finally:
+        dist.barrier()
         dist.destroy_process_group()
 
 

@@ -51,7 +51,7 @@ def train_with_closure(rank: int, ddp: torch.nn.Module, opt, steps: int, seed: i
     for _ in range(steps):
         x = torch.randn(16, 8, generator=g)
 
-        def closure():
+        def closure(x=x):
             opt.zero_grad()
             loss = ddp(x).square().mean()
             loss.backward()
@@ -90,6 +90,7 @@ def run(rank: int, world: int, init: str) -> None:
     if rank == 0:  # each rank's share of the cores (the count was not chosen: no OMP_NUM_THREADS)
         import fastoptim
         print(f"threads {fastoptim.get_num_threads()}", flush=True)
+    dist.barrier()  # every rank done before gloo is torn down (else a rank may abort)
     dist.destroy_process_group()
 
 

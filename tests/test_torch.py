@@ -10,6 +10,7 @@ amplification ≤ 10) ≈ 200·10·8u ≈ 1e-3 relative to (|p| + lr); a wrong f
 import copy
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -395,3 +396,13 @@ def test_master_weights_match_the_numpy_api_and_checkpoint():
     again = fot.AdamW([torch.nn.Parameter(p.detach().clone())], lr=1e-3, master_weights=True)
     again.load_state_dict(o1.state_dict())
     assert torch.equal(again.state[again.param_groups[0]["params"][0]]["master_param"], master)
+
+
+def test_the_bf16_autocast_example_runs():
+    path = Path(__file__).resolve().parent.parent / "examples" / "torch_bf16_autocast.py"
+    if not path.is_file():
+        pytest.skip("the examples are not beside these tests (an installed wheel's test run)")
+    out = subprocess.run([sys.executable, str(path), "--steps", "5", "--width", "64"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("final loss") == 6, out.stdout

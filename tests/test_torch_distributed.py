@@ -73,3 +73,24 @@ def test_fsdp2_with_and_without_cpu_offload_and_its_checkpoints(tmp_path):
         assert r[5] == "state=DTensor+Tensor", r  # buffers as DTensors (sharded like the params), step plain
     reshard = [r for r in rows if r[0] == "fsdp2-reshard-2to1"]
     assert len(reshard) == 2 and all(float(r[2]) <= 1e-6 for r in reshard), out
+
+
+def test_deepspeed_zero2_with_cpu_offload_takes_fastoptim_as_client_optimizer():
+    import importlib.util
+
+    if importlib.util.find_spec("deepspeed") is None:
+        pytest.skip("DeepSpeed is not installed (it is not a test dependency: a large install that builds its "
+                    "ops at run time); verified with deepspeed 0.19.8 on the CPU accelerator, see the README")
+    out = run_ranks(str(Path(__file__).with_name("distributed_deepspeed.py")), timeout=300)
+    row = next(line.split() for line in out.splitlines() if line.startswith("deepspeed-zero2-offload"))
+    assert float(row[1]) <= 1e-6, out
+
+
+@pytest.mark.parametrize("script,args", [("ddp_mlp.py", []), ("fsdp2_checkpoint.py", ["--offload"])])
+def test_distributed_examples_run_under_torchrun(script, args):
+    path = Path(__file__).resolve().parent.parent / "examples" / script
+    if not path.is_file():
+        pytest.skip("the examples are not beside these tests (an installed wheel's test run)")
+    out = run_ranks("-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(path), *args,
+                    timeout=300)
+    assert "final loss" in out, out

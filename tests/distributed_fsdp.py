@@ -56,15 +56,16 @@ class Model(torch.nn.Module):
         return self.b(torch.tanh(self.a(x)))
 
 
-def build(name: str, impl: str, offload: bool, world: int, shard: bool = True):
-    m = Model()
+def build(name: str, impl: str, offload: bool, world: int, shard: bool = True, extras: dict | None = None,
+          dtype: torch.dtype = torch.float32):
+    m = Model().to(dtype)
     if shard:
         kw = dict(mesh=init_device_mesh("cpu", (world,)))
         if offload:
             kw["offload_policy"] = CPUOffloadPolicy(pin_memory=False)
         fully_shard(m.a, **kw)
         fully_shard(m, **kw)
-    args = dict(KWARGS.get(name, dict(lr=0.01)))
+    args = dict(KWARGS.get(name, dict(lr=0.01)), **(extras or {}))
     cls = getattr(torch.optim, name) if impl == "torch" else getattr(fot, name)
     if impl == "torch":
         args["foreach"] = False
@@ -73,7 +74,7 @@ def build(name: str, impl: str, offload: bool, world: int, shard: bool = True):
 
 def train(m, opt, steps) -> None:
     for it in steps:
-        x = torch.randn(8, 4, generator=torch.Generator().manual_seed(100 + it))
+        x = torch.randn(8, 4, generator=torch.Generator().manual_seed(100 + it)).to(next(m.parameters()).dtype)
         m(x).pow(2).sum().backward()
         opt.step()
         opt.zero_grad()
@@ -84,7 +85,7 @@ def params(m) -> dict[str, torch.Tensor]:
 
 
 def diff(a: dict, b: dict) -> float:
-    return max((a[k] - b[k]).abs().max().item() for k in a)
+    return max((a[k].float() - b[k].float()).abs().max().item() for k in a)
 
 
 def checkpointed(name: str, impl: str, offload: bool, world: int, rank: int, out: str):
@@ -129,6 +130,18 @@ def worker(rank: int, world: int, init: str, out: str) -> None:
                 d = diff(params(ours_m), params(ref_m))
                 if rank == 0:
                     print(f"fsdp2 {name} offload={offload} {d:.3e}", flush=True)
+            # fastoptim's compact options, sharded against the same options unsharded (rounding to
+            # nearest even: the same bits whatever the sharding)
+            for label, extras, dtype in [("bf16-state", dict(state_bits=16), torch.float32),
+                                         ("bf16-params+masters", dict(master_weights=True), torch.bfloat16),
+                                         ("bf16-params", {}, torch.bfloat16)]:
+                ours_m, ours = build("AdamW", "fastoptim", offload, world, extras=extras, dtype=dtype)
+                ref_m, ref = build("AdamW", "fastoptim", offload, world, shard=False, extras=extras, dtype=dtype)
+                train(ours_m, ours, range(3))
+                train(ref_m, ref, range(3))
+                d = diff(params(ours_m), params(ref_m))  # (a collective: every rank)
+                if rank == 0:
+                    print(f"fsdp2-{label} AdamW offload={offload} {d:.3e}", flush=True)
             for name in CHECKPOINTED:
                 p_ours, gap_ours, kinds = checkpointed(name, "fastoptim", offload, world, rank, out)
                 ref_m, ref = build(name, "torch", offload, world, shard=False)

@@ -71,6 +71,9 @@ def test_fsdp2_with_and_without_cpu_offload_and_its_checkpoints(tmp_path):
     for r in dcp_rows:
         assert float(r[3]) <= 1e-6 and r[4] == "full-state-gap=0.000e+00", r
         assert r[5] == "state=DTensor+Tensor", r  # buffers as DTensors (sharded like the params), step plain
+    compact = [r for r in rows if r[0] in ("fsdp2-bf16-state", "fsdp2-bf16-params+masters", "fsdp2-bf16-params")]
+    assert len(compact) == 6, out  # sharded vs unsharded with the same options: rounded to nearest, same bits
+    assert all(float(r[3]) == 0.0 for r in compact), compact
     reshard = [r for r in rows if r[0] == "fsdp2-reshard-2to1"]
     assert len(reshard) == 2 and all(float(r[2]) <= 1e-6 for r in reshard), out
 

@@ -200,9 +200,9 @@ def test_float64_and_noncontiguous_grad_match_torch():
 
 def test_sparse_grad_is_rejected_as_torch_rejects_it():
     p = torch.nn.Parameter(torch.ones(5))
-    opt = fot.SGD([p], lr=0.1)
+    opt = fot.Adam([p], lr=0.1)
     p.grad = torch.ones(5).to_sparse()
-    with pytest.raises(RuntimeError, match="SGD does not support sparse gradients"):
+    with pytest.raises(RuntimeError, match="Adam does not support sparse gradients"):
         opt.step()
     assert torch.equal(p.detach(), torch.ones(5))
 
@@ -406,3 +406,115 @@ def test_the_bf16_autocast_example_runs():
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.count("final loss") == 6, out.stdout
+
+
+EXTRAS_CASES = [
+    ("Adam", dict(state_bits=8, min_8bit_size=0), torch.float32),
+    ("SGD", dict(state_bits=8, min_8bit_size=0), torch.float32),
+    ("RMSprop", dict(state_bits=8, min_8bit_size=0), torch.float32),
+    ("Adam", dict(state_bits=16, stochastic_rounding=True, seed=7), torch.float32),
+    ("NAdam", dict(state_bits=16), torch.float32),
+    ("AdamW", dict(master_weights=True), torch.bfloat16),
+    ("Adamax", dict(master_weights=True, state_bits=16, stochastic_rounding=True), torch.float16),
+]
+
+
+@pytest.mark.parametrize("name,extras,dtype", EXTRAS_CASES, ids=[f"{n}-{sorted(e)}-{d}" for n, e, d in EXTRAS_CASES])
+def test_extras_give_the_numpy_apis_bits_on_every_isa_and_thread_count(name, extras, dtype, restore_threads):
+    """fastoptim.torch's extras (8-bit and bfloat16 state, float32 masters) against the NumPy API's
+    already-tested results: the same bits, on every ISA and with 1 and 2 threads."""
+    pytest.importorskip("ml_dtypes", reason="bfloat16 arrays need ml_dtypes (extra 'bf16')")
+    import ml_dtypes
+    from conftest import on_every_isa_and_thread_count
+
+    import fastoptim as fo
+
+    def as_np(t):
+        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16) if t.dtype == torch.bfloat16 else t.numpy()
+
+    kw = dict(lr=0.01, momentum=0.9) if name == "SGD" else dict(lr=0.01)
+
+    def run():
+        g = torch.Generator().manual_seed(6)
+        init = [torch.randn(50, 60, generator=g).to(dtype), torch.randn(300, generator=g).to(dtype)]
+        tp = [torch.nn.Parameter(t.clone()) for t in init]
+        npp = [as_np(t.clone()).copy() for t in init]
+        np_extras = {k: v for k, v in extras.items() if k != "master_weights"}
+        o1 = getattr(fot, name)(tp, **kw, **extras)
+        o2 = getattr(fo, name)(npp, **kw, **np_extras)
+        for _ in range(3):
+            grads = [torch.randn(t.shape, generator=g).to(dtype) for t in init]
+            for p, gr in zip(tp, grads):
+                p.grad = gr
+            o1.step()
+            o2.step([as_np(gr) for gr in grads])
+        ours = b"".join(as_np(p.detach()).tobytes() for p in tp)
+        assert ours == b"".join(q.tobytes() for q in npp), "fastoptim.torch and the NumPy API differ"
+        return ours
+
+    results = on_every_isa_and_thread_count(run)
+    assert all(r[2] == results[0][2] for r in results)
+
+
+def test_8bit_state_checkpoints_and_leaves_for_torch():
+    g = torch.Generator().manual_seed(8)
+    params = [torch.nn.Parameter(torch.randn(64, 80, generator=g))]
+    opt = fot.Adam(params, lr=1e-3, state_bits=8, min_8bit_size=0)
+    for _ in range(3):
+        params[0].grad = torch.randn(64, 80, generator=g)
+        opt.step()
+    st = opt.state[params[0]]["exp_avg"]
+    assert st["codes"].dtype == torch.uint8 and st["codes"].numel() == 64 * 80 and st["scales"].numel() == 20
+    # round trip through torch.save(weights_only=True): continues bit for bit
+    import io
+    buf = io.BytesIO()
+    torch.save(opt.state_dict(), buf)
+    buf.seek(0)
+    twin_params = [torch.nn.Parameter(params[0].detach().clone())]
+    twin = fot.Adam(twin_params, lr=1e-3, state_bits=8, min_8bit_size=0)
+    twin.load_state_dict(torch.load(buf, weights_only=True))
+    grad = torch.randn(64, 80, generator=g)
+    params[0].grad, twin_params[0].grad = grad, grad.clone()
+    opt.step()
+    twin.step()
+    assert torch.equal(params[0], twin_params[0])
+    # leaving: the float state torch.optim keeps, close to what float32 state would hold
+    sd = opt.state_dict(format="torch")
+    assert sd["state"][0]["exp_avg"].dtype == torch.float32 and sd["state"][0]["exp_avg"].shape == (64, 80)
+    torch.optim.Adam(params, lr=1e-3).load_state_dict(sd)
+    # a float checkpoint is refused by an 8-bit optimizer, by name
+    with pytest.raises(ValueError, match="8-bit state"):
+        fresh = fot.Adam([torch.nn.Parameter(params[0].detach().clone())], lr=1e-3, state_bits=8, min_8bit_size=0)
+        fresh.load_state_dict(sd)
+        fresh.param_groups[0]["params"][0].grad = grad
+        fresh.step()
+    with pytest.raises(ValueError, match="8-bit state is not available"):
+        fot.Adam(params, amsgrad=True, state_bits=8)
+
+
+def test_adagrad_takes_sparse_embedding_gradients_as_torch_does():
+    """nn.Embedding(sparse=True) with Adagrad: only the rows looked up move, duplicates summed,
+    as in torch.optim.Adagrad (whose own sparse path this follows); the dense params beside it
+    step in fastoptim's kernel."""
+    results = {}
+    for name, cls in [("ours", fot.Adagrad), ("torch", torch.optim.Adagrad)]:
+        torch.manual_seed(0)
+        emb = torch.nn.Embedding(50, 8, sparse=True)
+        head = torch.nn.Linear(8, 1)
+        opt = cls([*emb.parameters(), *head.parameters()], lr=0.1, lr_decay=0.01)
+        g = torch.Generator().manual_seed(1)
+        for _ in range(4):
+            idx = torch.randint(0, 50, (16,), generator=g)
+            idx[:3] = idx[3]  # duplicates
+            opt.zero_grad()
+            head(emb(idx)).square().mean().backward()
+            opt.step()
+        results[name] = [p.detach().clone() for p in [*emb.parameters(), *head.parameters()]]
+    for a, b in zip(results["ours"], results["torch"]):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    p = torch.nn.Parameter(torch.ones(5, 2))
+    opt = fot.Adagrad([p], weight_decay=0.1)
+    p.grad = torch.ones(5, 2).to_sparse()
+    with pytest.raises(RuntimeError, match="weight_decay option is not compatible with sparse gradients"):
+        opt.step()
+    assert torch.equal(p.detach(), torch.ones(5, 2))

@@ -365,3 +365,28 @@ def test_matches_torch_forloop_on_every_sample_configuration(info, dtype):
             assert set(rs) == set(os_), (desc, sorted(rs), sorted(os_))
             for key in rs:
                 torch.testing.assert_close(os_[key], rs[key], **tol, msg=f"{desc}: state {key!r}")
+
+
+@pytest.mark.parametrize("impl,info", cases())
+def test_sparse_gradients_where_torch_takes_them(impl, info):
+    """Optimizers optim_db marks as taking sparse gradients step them like torch's; the others
+    refuse them with torch's RuntimeError, nothing written."""
+    cls = optim_class(impl, info)
+    g = torch.Generator().manual_seed(0)
+    init = torch.randn(20, 4, generator=g)
+    p, ref = torch.nn.Parameter(init.clone()), torch.nn.Parameter(init.clone())
+    opt, ref_opt = cls([p]), info.optim_cls([ref])
+    idx = torch.tensor([[1, 3, 3, 7]])
+    values = torch.randn(4, 4, generator=g)
+    for _ in range(3):
+        p.grad = torch.sparse_coo_tensor(idx, values, (20, 4))
+        ref.grad = p.grad.clone()
+        if not info.supports_sparse:
+            with pytest.raises(RuntimeError, match="does not support sparse gradients"):
+                opt.step()
+            assert torch.equal(p.detach(), init)
+            return
+        opt.step()
+        ref_opt.step()
+    torch.testing.assert_close(p, ref, rtol=1e-6, atol=1e-7)
+    assert torch.equal(p.detach()[0], init[0])  # rows without gradient do not move

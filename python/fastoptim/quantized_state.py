@@ -54,6 +54,15 @@ class Quantized8:
     def copy(self) -> Quantized8:
         return Quantized8(self.codes.copy(), self.scales.copy())
 
+    def dequantize(self, signed: bool) -> np.ndarray:
+        """The float32 values the codes stand for, flat: a signed code (moments, momentum) times
+        its block's scale; an unsigned one (the root of a second moment) times the scale, squared."""
+        c = self.codes.astype(np.uint16)
+        bits = (((c & 0x80) << 8) | ((c & 0x7F) << 7)) if signed else (c << 6)
+        x = bits.astype(np.uint16).view(np.float16).astype(np.float32)
+        v = x * np.repeat(self.scales.astype(np.float32), BLOCK)[: c.size]
+        return v if signed else v * v
+
     def load(self, other: Quantized8, where: str) -> None:
         """Copy ``other`` in place (the step plans keep pointing at these buffers)."""
         if other.codes.shape != self.codes.shape or other.scales.shape != self.scales.shape:

@@ -27,6 +27,25 @@ def _numpy_peer(kw, p, grads):
     return step
 
 
+def _torch_sparse_step(param, grad, state, group, check_only: bool) -> None:
+    """torch.optim.SGD's step from a sparse gradient, in torch's own operations (the momentum
+    buffer, if any, is then sparse as well, as torch keeps it)."""
+    if check_only:
+        return
+    if group.get("maximize"):
+        grad = -grad
+    if group["weight_decay"] != 0:
+        grad = grad.add(param, alpha=group["weight_decay"])
+    if group["momentum"] != 0:
+        buf = state.get("momentum_buffer")
+        if buf is None:
+            buf = state["momentum_buffer"] = grad.detach().clone()
+        else:
+            buf.mul_(group["momentum"]).add_(grad, alpha=1 - group["dampening"])
+        grad = grad.add(buf, alpha=group["momentum"]) if group["nesterov"] else buf
+    param.add_(grad, alpha=-float(group["lr"]))
+
+
 DESCRIPTOR = RuleDescriptor(
     rule="sgd",
     doc=r"""SGD, with torch.optim.SGD's arguments, defaults and formula::
@@ -53,4 +72,5 @@ DESCRIPTOR = RuleDescriptor(
     stepless=True,
     bench=(BenchCase("sgd", "SGD", dict(lr=1e-3)), BenchCase("sgd_momentum", "SGD", dict(lr=1e-3, momentum=0.9))),
     numpy_peer=_numpy_peer,
+    torch_sparse_step=_torch_sparse_step,
 )

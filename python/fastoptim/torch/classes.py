@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from .. import _core
 from ..rules import class_variants
 from ..rules.descriptor import ClassVariant, RuleDescriptor
 from .optimizer import _EXTRAS, _FastOptimizer
@@ -28,6 +29,8 @@ def torch_signature(d: RuleDescriptor, v: ClassVariant) -> inspect.Signature:
                P("stochastic_rounding", P.KEYWORD_ONLY, default=False, annotation="bool"),
                P("seed", P.KEYWORD_ONLY, default=0, annotation="int"),
                P("master_weights", P.KEYWORD_ONLY, default=False, annotation="bool")]
+    if "block8" in _core.rule_spec(d.rule)["formats"]:
+        params.append(P("min_8bit_size", P.KEYWORD_ONLY, default=4096, annotation="int"))
     return inspect.Signature(params, return_annotation="None")
 
 

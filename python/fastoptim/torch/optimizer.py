@@ -12,14 +12,15 @@ import numpy as np
 import torch
 
 from .. import _core
-from ..quantized_state import bfloat16_dtype, check_state_bits
+from ..quantized_state import Quantized8, bfloat16_dtype, check_state_bits
 from ..rules.descriptor import RuleDescriptor, kernel_value
 from .layout import LOW_PRECISION, Binding, flat_memory, local
 from .rank_threads import share_cores_between_ranks
 from .state_table import StateTable
 
 # fastoptim's own options of the torch classes (keyword-only, after torch's arguments).
-_EXTRAS = ("state_bits", "stochastic_rounding", "seed", "master_weights")
+_EXTRAS = ("state_bits", "stochastic_rounding", "seed", "master_weights", "min_8bit_size")
+_BLOCK8 = int(_core.BLOCK8_SIZE)
 
 _DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128, torch.float16, torch.bfloat16)
 
@@ -55,6 +56,12 @@ def _np(t: torch.Tensor):
     if t.dtype == torch.bfloat16:
         return t.detach().view(torch.int16).numpy().view(bfloat16_dtype())
     return t.detach().numpy()
+
+
+def _dequantized(q: dict[str, torch.Tensor], signed: bool, p: torch.Tensor) -> torch.Tensor:
+    """8-bit block-wise state (codes and scales) as the float tensor it stands for, shaped like ``p``."""
+    values = Quantized8(q["codes"].numpy(), q["scales"].float().numpy()).dequantize(signed)
+    return torch.from_numpy(values).reshape(p.shape).to(p.dtype)
 
 
 def _signature(params: list[torch.Tensor]) -> list[tuple]:
@@ -152,8 +159,12 @@ class _FastOptimizer(torch.optim.Optimizer):
         if self.descriptor.check is not None:
             self.descriptor.check(group_defaults)
         extras = {"state_bits": 32, "stochastic_rounding": False, "seed": 0, "master_weights": False,
-                  **{k: group_defaults[k] for k in _EXTRAS if k in group_defaults}}
-        check_state_bits(extras, False, "in fastoptim.torch (use the NumPy API's classes for 8-bit state)")
+                  "min_8bit_size": 4096, **{k: group_defaults[k] for k in _EXTRAS if k in group_defaults}}
+        spec = _core.rule_spec(self._rule)
+        present = [b.present(group_defaults) for b in self.descriptor.buffers]
+        ok8 = not any(present) or ("block8" in spec["formats"] and _core.block8_supports(self._rule, options, present))
+        check_state_bits(extras, ok8, f"for {type(self).__name__} with these options (8-bit state: "
+                         f"{spec['block8_variants'] or 'none for this rule'})")
         if extras["state_bits"] == 16 and any(
                 p.dtype not in (torch.float32, *LOW_PRECISION) or (p.dtype in LOW_PRECISION and not extras[
                     "master_weights"]) for p in (q[1] if isinstance(q, tuple) else q for q in params)):
@@ -182,9 +193,13 @@ class _FastOptimizer(torch.optim.Optimizer):
         sd["state"] = {k: dict(v) if isinstance(v, dict) else v for k, v in sd["state"].items()}
         if format == "torch":
             params = [p for g in self.param_groups for p in g["params"]]
+            kinds = dict(_core.rule_spec(self._rule)["state"])
             for index, entry in sd["state"].items():
                 p = params[index]
                 entry.pop("master_param", None)
+                for key, value in list(entry.items()):
+                    if isinstance(value, dict) and "codes" in value:
+                        entry[key] = _dequantized(value, kinds.get(key) != "non-negative", p)
                 for key, value in list(entry.items()):
                     if isinstance(value, torch.Tensor) and value.dim() and value.dtype != p.dtype:
                         entry[key] = value.to(p.dtype)
@@ -203,12 +218,14 @@ class _FastOptimizer(torch.optim.Optimizer):
             keep = {}
             for pos, sid in enumerate(saved_ids[:len(params)]):
                 for key, value in (state_dict.get("state", {}).get(sid) or {}).items():
-                    if key != "step" and isinstance(value, torch.Tensor) and value.dim() \
-                            and value.is_floating_point() and value.dtype != params[pos].dtype:
+                    if key != "step" and (isinstance(value, dict) or (  # 8-bit: codes would become floats
+                            isinstance(value, torch.Tensor) and value.dim() and value.is_floating_point()
+                            and value.dtype != params[pos].dtype)):
                         keep[pos, key] = value
             super().load_state_dict(state_dict)
             for (pos, key), value in keep.items():
-                self.state[params[pos]][key] = value.detach().clone()
+                self.state[params[pos]][key] = ({k: v.detach().clone() for k, v in value.items()}
+                                                if isinstance(value, dict) else value.detach().clone())
             for group in self.param_groups:  # a checkpoint of torch.optim (or an older torch) lacks some
                 for key, value in self.defaults.items():
                     group.setdefault(key, value)
@@ -241,8 +258,9 @@ class _FastOptimizer(torch.optim.Optimizer):
             if type(self.__dict__.get("state")) is not StateTable:  # optimizer.state was reassigned
                 self._wrap_state()
             plans, addresses, hypers, steps, counters, shadowed = [], [], [], [], [], []
+            sparse = self._sparse_params()  # checked before anything is written
             for gi, group in enumerate(self.param_groups):
-                active = [p for p in group["params"] if p.grad is not None]
+                active = [p for p in group["params"] if p.grad is not None and not (sparse and p in sparse)]
                 if not active:
                     continue
                 hyper = group  # C++ reads the hyperparameters from the group by name
@@ -268,7 +286,23 @@ class _FastOptimizer(torch.optim.Optimizer):
                 for b in shadowed:
                     b.copy_out()
                 self.last_grad_norm = norm
+            for p, group in (sparse or {}).items():  # torch's own sparse step (Adagrad's, SGD's)
+                if not self.descriptor.stepless:
+                    self._init_state(p, group, self.state[p])
+                self.descriptor.torch_sparse_step(p, p.grad, self.state[p], group, False)
         return loss
+
+    def _sparse_params(self) -> dict[torch.Tensor, dict[str, Any]] | None:
+        """Params with sparse gradients that the rule steps as torch does (Adagrad), validated;
+        None when there are none. Other rules raise torch's error for them later."""
+        fn = self.descriptor.torch_sparse_step
+        if fn is None:
+            return None
+        out = {p: group for group in self.param_groups for p in group["params"]
+               if p.grad is not None and p.grad.layout == torch.sparse_coo}
+        for p, group in out.items():
+            fn(p, p.grad, self.state[p], group, True)
+        return out or None
 
     # -- the rule, from its descriptor -------------------------------------------------------------
     def _hyper(self, group: dict[str, Any]) -> tuple[float, ...]:
@@ -286,6 +320,17 @@ class _FastOptimizer(torch.optim.Optimizer):
     def _buffers(self, group: dict[str, Any]) -> list[str]:
         """State entries the kernel reads and writes, in rule_state_names order."""
         return [b.name for b in self.descriptor.buffers_for(group)]
+
+    @staticmethod
+    def _eight(p: torch.Tensor, group: dict[str, Any]) -> bool:
+        """``p`` keeps 8-bit block-wise state (``state_bits=8``, float32, large enough)."""
+        if group.get("state_bits", 32) != 8:
+            return False
+        q = local(p)
+        if q is not p:
+            raise ValueError("state_bits: 8-bit state is not offered for DTensor (FSDP2) params: distributed "
+                             "checkpoints cannot reshard its block codes; use state_bits=16")
+        return q.dtype == torch.float32 and q.numel() >= group.get("min_8bit_size", 4096)
 
     @staticmethod
     def _plain_bf16(p: torch.Tensor) -> bool:
@@ -311,12 +356,24 @@ class _FastOptimizer(torch.optim.Optimizer):
         bfloat16 with ``state_bits=16``; a float32 ``master_param`` with ``master_weights``)."""
         d = self.descriptor
         dtype = self._state_dtype(p, group)
+        eight = self._eight(p, group)
+
+        def fresh(b) -> Any:
+            if eight:  # codes (one per element) and scales (one per 256-element block), all zero
+                return {"codes": torch.zeros(p.numel(), dtype=torch.uint8),
+                        "scales": torch.zeros(-(-p.numel() // _BLOCK8), dtype=torch.float32)}
+            value: Any = b.start(group)
+            if p.is_complex():  # torch starts both halves of a complex state at the value
+                value = complex(value, value)
+            return (torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format) if value == 0.0
+                    else torch.full_like(p, value, dtype=dtype, memory_format=torch.preserve_format))
+
         if self._masters(p, group) and "master_param" not in state:
             state["master_param"] = p.detach().float()
         if d.stepless:  # SGD: no step; a momentum buffer that holds no data until its first step
             for b in d.buffers_for(group):
                 if state.get(b.name) is None:
-                    state[b.name] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
+                    state[b.name] = fresh(b)
                     self._momentum_steps[p] = np.zeros(1, np.int64)
                 elif p not in self._momentum_steps:  # a buffer from a checkpoint or written directly
                     self._momentum_steps[p] = np.ones(1, np.int64)
@@ -330,11 +387,7 @@ class _FastOptimizer(torch.optim.Optimizer):
                 state.setdefault(n, torch.tensor(v, dtype=_scalar_dtype()))
         for b in d.buffers_for(group):
             if b.name not in state:
-                value: Any = b.start(group)
-                if p.is_complex():  # torch starts both halves of a complex state at the value
-                    value = complex(value, value)
-                state[b.name] = (torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format) if value == 0.0
-                                 else torch.full_like(p, value, dtype=dtype, memory_format=torch.preserve_format))
+                state[b.name] = fresh(b)
 
     def _kernel_step(self, part: _Plan) -> int:
         if self.descriptor.stepless:  # step 1 copies the gradient into a fresh buffer (and keys the rounding)
@@ -388,7 +441,8 @@ class _FastOptimizer(torch.optim.Optimizer):
                 state = self.state[p]
                 self._init_state(p, group, state)
                 self._check_state(p, state, group)
-                key = (*self._steps_taken(p, state), self._masters(p, group), local(p).dtype, self._plain_bf16(p))
+                key = (*self._steps_taken(p, state), self._eight(p, group), self._masters(p, group), local(p).dtype,
+                       self._plain_bf16(p))
                 parts.setdefault(key, []).append(p)
                 if not state:  # torch keeps no entry for stateless params (SGD without momentum)
                     del self.state[p]
@@ -398,6 +452,14 @@ class _FastOptimizer(torch.optim.Optimizer):
             plans = []
             for key, params in parts.items():
                 masters = key[-3]
+                if key[-4]:  # 8-bit block-wise state
+                    bindings = [Binding.of(p) for p in params]
+                    codes = {n: [self.state[p][n]["codes"].numpy() for p in params] for n in names}
+                    scales = {n: [self.state[p][n]["scales"].numpy() for p in params] for n in names}
+                    plan = _core.BlockPlan(self._rule, [_np(b.memory) for b in bindings], codes, scales, maximize,
+                                           options, seed=int(group.get("seed", 0)))
+                    plans.append(_Plan(plan, params, self._counters(params), bindings))
+                    continue
                 bindings = [Binding.with_master(p, self.state[p]["master_param"]) if masters else Binding.of(p)
                             for p in params]
                 buffers = {name: [_np(self._state_memory(b, name)) for b in bindings] for name in names}
@@ -448,10 +510,24 @@ class _FastOptimizer(torch.optim.Optimizer):
         state format; a floating-point state of another format (a checkpoint of torch.optim into
         ``state_bits=16``, or the way back) is converted."""
         dtype = self._state_dtype(p, group)
+        eight = self._eight(p, group)
+        kinds = dict(_core.rule_spec(self._rule)["state"])
         for name in self._buffers(group):
             if partial and name not in state:
                 continue
             t = state[name]
+            if eight:
+                n = p.numel()
+                if not (isinstance(t, dict) and isinstance(t.get("codes"), torch.Tensor)
+                        and isinstance(t.get("scales"), torch.Tensor) and t["codes"].dtype == torch.uint8
+                        and t["codes"].numel() == n and t["scales"].numel() == -(-n // _BLOCK8)):
+                    raise ValueError(f"state[{name!r}]: this optimizer keeps 8-bit state (state_bits=8), a dict of "
+                                     f"'codes' (uint8, {n}) and 'scales' (float32, {-(-n // _BLOCK8)}); a float "
+                                     "checkpoint loads into state_bits=32 or 16")
+                state[name] = {"codes": t["codes"].contiguous(), "scales": t["scales"].float().contiguous()}
+                continue
+            if isinstance(t, dict) and "codes" in t:  # 8-bit state into a 32/16-bit optimizer: decoded
+                t = state[name] = _dequantized(t, kinds[name] != "non-negative", p)
             if not isinstance(t, torch.Tensor) or t.shape != p.shape or t.device != p.device \
                     or t.layout != torch.strided or t.is_complex() != p.is_complex() \
                     or not (t.is_floating_point() or t.is_complex()):

@@ -31,6 +31,13 @@ def _scalar_dtype() -> torch.dtype:
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
+def _structure_keys(d: RuleDescriptor, _cache: dict[str, tuple[str, ...]] = {}) -> tuple[str, ...]:  # noqa: B006
+    keys = _cache.get(d.rule)
+    if keys is None:
+        keys = _cache[d.rule] = d.structure_keys()
+    return keys
+
+
 def _kernel_names(rule: str, _cache: dict[str, tuple[str, ...]] = {}) -> tuple[str, ...]:  # noqa: B006
     names = _cache.get(rule)
     if names is None:
@@ -64,14 +71,13 @@ def _dequantized(q: dict[str, torch.Tensor], signed: bool, p: torch.Tensor) -> t
     return torch.from_numpy(values).reshape(p.shape).to(p.dtype)
 
 
-def _signature(params: list[torch.Tensor]) -> list[tuple]:
+def _signature(params: list[torch.Tensor], distributed: bool) -> list[tuple]:
     """What a plan over ``params`` depends on: each tensor's memory, size and dtype (a rebound
-    ``p.data``, ``model.double()``, a ZeRO bucket view all change it) and its layout."""
-    out = []
-    for p in params:
-        p = local(p)  # FSDP2 may move a shard's memory (model.double(), load with assign=True)
-        out.append((p.data_ptr(), p.nbytes, p.dtype, p.is_contiguous() or p.stride()))
-    return out
+    ``p.data``, ``model.double()``, a ZeRO bucket view all change it) and its layout; of the
+    local shards for DTensors (FSDP2 may move them: model.double(), load with assign=True)."""
+    if distributed:
+        params = [local(p) for p in params]
+    return [(p.data_ptr(), p.nbytes, p.dtype, p.is_contiguous() or p.stride()) for p in params]
 
 
 @dataclass
@@ -83,6 +89,9 @@ class _Plan:
     counters: list[np.ndarray]  # what the C++ step advances: views of the step tensors (or SGD's)
     bindings: list[Binding]  # how each param's memory (and its gradient's) reaches the kernel
 
+    def __post_init__(self) -> None:
+        self.copied = [b for b in self.bindings if b.copies]  # stepped through work copies
+
 
 @dataclass
 class _GroupPlans:
@@ -92,6 +101,7 @@ class _GroupPlans:
     structure: tuple
     signature: list[tuple]
     parts: list[_Plan]
+    distributed: bool = False  # some params are DTensors
 
 
 class _FastOptimizer(torch.optim.Optimizer):
@@ -275,7 +285,8 @@ class _FastOptimizer(torch.optim.Optimizer):
                     hypers.append(hyper)
                     steps.append(self._kernel_step(part))
                     counters.extend(part.counters)
-                    shadowed.extend(b for b in part.bindings if b.copies)
+                    if part.copied:
+                        shadowed.extend(part.copied)
             if plans:
                 for b in shadowed:  # params with gaps, or 16-bit: stepped through work copies
                     b.copy_in()
@@ -421,12 +432,13 @@ class _FastOptimizer(torch.optim.Optimizer):
 
     def _group_plans(self, gi: int, group: dict[str, Any], active: list[torch.Tensor]) -> list[_Plan]:
         ids = tuple(map(id, active))
-        structure = tuple(bool(group.get(k, False)) for k in self.descriptor.structure_keys())
-        signature = _signature(active)
+        structure = tuple([bool(group.get(k, False)) for k in _structure_keys(self.descriptor)])
         cached = self._plans.get(gi)
         if cached is not None and cached.ids == ids and cached.structure == structure \
-                and cached.signature == signature:
+                and cached.signature == _signature(active, cached.distributed):
             return cached.parts
+        distributed = any(local(p) is not p for p in active)
+        signature = _signature(active, distributed)
         for i, p in enumerate(active):  # built for new tensors: check them and their grads afresh
             where = f"param_groups[{gi}]['params'][{i}]"
             _check_param(p, where)
@@ -471,7 +483,7 @@ class _FastOptimizer(torch.optim.Optimizer):
                 plans.append(_Plan(plan, params, self._counters(params), bindings))
         finally:
             self._building = False
-        self._plans[gi] = _GroupPlans(ids, structure, signature, plans)
+        self._plans[gi] = _GroupPlans(ids, structure, signature, plans, distributed)
         return plans
 
     def _grad_address(self, b: Binding) -> int:

@@ -45,6 +45,15 @@ KWARGS = {"SGD": dict(lr=0.05, momentum=0.9), "Rprop": dict(lr=0.01), "Adadelta"
 CHECKPOINTED = ("AdamW", "NAdam")
 
 
+def peer(name: str):
+    """torch.optim's class, or the reference package fastoptim's descriptor names (Lion)."""
+    import importlib
+
+    path = getattr(fot, name).descriptor.torch_peer or f"torch.optim.{name}"
+    module, cls = path.rsplit(".", 1)
+    return getattr(importlib.import_module(module), cls)
+
+
 class Model(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -66,7 +75,7 @@ def build(name: str, impl: str, offload: bool, world: int, shard: bool = True, e
         fully_shard(m.a, **kw)
         fully_shard(m, **kw)
     args = dict(KWARGS.get(name, dict(lr=0.01)), **(extras or {}))
-    cls = getattr(torch.optim, name) if impl == "torch" else getattr(fot, name)
+    cls = peer(name) if impl == "torch" else getattr(fot, name)
     if impl == "torch":
         args["foreach"] = False
     return m, cls(m.parameters(), **args)

@@ -42,7 +42,7 @@ def test_bench_quick_writes_json_table_and_markdown(tmp_path, capsys, restore_th
 
 def test_bench_rejects_unknown_rule(capsys):
     with pytest.raises(SystemExit):
-        main(["bench", "--rules", "lion"])
+        main(["bench", "--rules", "no_such_rule"])
     assert "invalid choice" in capsys.readouterr().err
 
 

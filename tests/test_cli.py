@@ -124,7 +124,7 @@ def one_line_error(capsys, argv):
     (["bench", "--sizes", "0"], "--sizes"), (["bench", "--sizes", "1.5"], "--sizes"),
     (["bench", "--sizes", "1e-3"], "--sizes"), (["bench", "--threads", "0"], "--threads"),
     (["bench", "--budget", "0"], "--budget"), (["bench", "--budget", "nan"], "--budget"),
-    (["bench", "--rules", "lion"], "--rules"), (["info", "--jsn"], "--jsn"),
+    (["bench", "--rules", "no_such_rule"], "--rules"), (["info", "--jsn"], "--jsn"),
 ])
 def test_bad_values_fail_in_one_line_before_any_work(argv, named, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -299,7 +299,7 @@ def test_demo_runs_any_registered_method_by_name(capsys):
     assert [r["method"] for r in out["rows"]] == ["NAdam", "Rprop", "Adam"]
     assert all(np.isfinite(r["train_loss"]) for r in out["rows"])
     with pytest.raises(ValueError, match="methods: unknown"):
-        run_demo("iris", epochs=1, out=None, sweep=False, methods=["Lion"])
+        run_demo("iris", epochs=1, out=None, sweep=False, methods=["NoSuchOptimizer"])
     assert main(["demo", "--dataset", "iris", "--epochs", "1", "--hidden", "4", "--no-sweep", "--no-output",
                  "--no-progress", "--methods", "ASGD", "Adadelta"]) == 0
     assert "ASGD" in capsys.readouterr().out

@@ -124,7 +124,7 @@ def test_rule_tables():
     assert _core.rule_state_names("adam") == ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
     assert _core.rule_hyper_names("sgd") == ["lr", "momentum", "dampening", "weight_decay"]
     with pytest.raises(ValueError, match="unknown update rule"):
-        _core.rule_state_names("lion")
+        _core.rule_state_names("no_such_rule")
     with pytest.raises(ValueError, match="takes 5 hyperparameters"):
         _core.check_hyper("adam", (0.1,))
 

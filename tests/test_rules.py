@@ -182,6 +182,19 @@ def _random_cases():
 RANDOM_CASES = _random_cases()
 
 
+def torch_peer(cls_name: str):
+    """The torch optimizer class ``cls_name`` is tested against: torch.optim's namesake, or the
+    reference package its descriptor names (pytorch-optimizer's Lion); skips when not installed."""
+    import importlib
+
+    path = getattr(fo, cls_name).descriptor.torch_peer or f"torch.optim.{cls_name}"
+    module, name = path.rsplit(".", 1)
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError:
+        pytest.skip(f"{module} is not installed: {cls_name} is compared with {path} (test extra)")
+
+
 def _torch_steps(torch, cls, init, grads, kwargs, dtype):
     tparams = [torch.nn.Parameter(torch.from_numpy(p.copy())) for p in init]
     opt = cls(tparams, **kwargs)
@@ -203,8 +216,7 @@ def test_matches_torch_optim_on_random_configurations(rule, i, cls_name, kwargs,
     shapes = [(64, 33), (7,), (300,)]
     init = [rng.standard_normal(s).astype(dtype) for s in shapes]
     grads = [[rng.standard_normal(s).astype(dtype) for s in shapes] for _ in range(40)]
-    ref, ref_opt = _torch_steps(torch, getattr(torch.optim, cls_name), init, grads, dict(kwargs, foreach=False),
-                                dtype)
+    ref, ref_opt = _torch_steps(torch, torch_peer(cls_name), init, grads, dict(kwargs, foreach=False), dtype)
     drop_in, drop_opt = _torch_steps(torch, getattr(fot, cls_name), init, grads, kwargs, dtype)
     ours = [p.copy() for p in init]
     opt = getattr(fo, cls_name)(ours, **kwargs)
@@ -251,8 +263,8 @@ def test_checkpoints_interchange_with_torch_optim(cls_name, kwargs):
             opt.step()
         return opt
 
-    for first, second in [(getattr(torch.optim, cls_name), getattr(fot, cls_name)),
-                          (getattr(fot, cls_name), getattr(torch.optim, cls_name))]:
+    peer = torch_peer(cls_name)
+    for first, second in [(peer, getattr(fot, cls_name)), (getattr(fot, cls_name), peer)]:
         straight = [torch.nn.Parameter(torch.from_numpy(p.copy())) for p in init]
         run(first, straight, grads)
         split = [torch.nn.Parameter(torch.from_numpy(p.copy())) for p in init]
@@ -266,7 +278,7 @@ def test_checkpoints_interchange_with_torch_optim(cls_name, kwargs):
         for a, b in zip(straight, split):
             err = np.max(np.abs(a.detach().numpy() - b.detach().numpy()) / (np.abs(a.detach().numpy()) + 1e-3))
             assert err <= 3e-4, f"{first.__module__} -> {second.__module__}: {err:.2e}"
-        if first.__module__.startswith("torch"):  # the NumPy API loads torch's checkpoint as well
+        if first is peer:  # the NumPy API loads torch's checkpoint as well
             ours = [p.detach().numpy().copy() for p in run(first, [torch.nn.Parameter(torch.from_numpy(
                 p.copy())) for p in init], grads[:4]).param_groups[0]["params"]]
             np_opt = getattr(fo, cls_name)(ours, **kwargs)

@@ -105,6 +105,9 @@ class RuleDescriptor:
         eager_state: torch creates the state at construction (Adagrad), not at the first step.
         bench: benchmark cases.
         numpy_peer: the rule written as plain NumPy, for the benchmark.
+        torch_peer: the torch optimizer the rule is tested against ("module.Class"; default:
+            ``torch.optim``'s class of the same name), for rules torch.optim lacks (Lion:
+            ``pytorch_optimizer.Lion``).
         torch_sparse_step: for a rule torch.optim steps with sparse gradients (Adagrad): one
             param's step from a sparse COO gradient with torch's semantics, as
             ``f(param, grad, state, group, check_only)``; ``check_only`` validates and writes nothing.
@@ -122,6 +125,7 @@ class RuleDescriptor:
     eager_state: bool = False
     bench: tuple[BenchCase, ...] = ()
     numpy_peer: NumpyPeer | None = None
+    torch_peer: str | None = None
     torch_sparse_step: Callable[..., None] | None = None
 
     def buffers_for(self, group: Group) -> list[Buffer]:

@@ -372,3 +372,33 @@ def test_bad_pipeline_options(kw, match):
     with pytest.raises(ValueError, match=match):
         fo.SGD([p], lr=0.1).step([f32(3)], **kw)
     np.testing.assert_array_equal(p, before)
+
+
+def test_ema_of_weights_matches_its_formula_and_checkpoints(rng):
+    """ema_decay: after each step ema = lerp(ema, p, 1 - decay), the first step's weights copied;
+    skipped steps leave it alone; it is checkpointed and resumed."""
+    params = [rng.standard_normal((20, 3)).astype(np.float32), rng.standard_normal(7).astype(np.float32)]
+    opt = fo.Adam(params, lr=0.01, ema_decay=0.8)
+    expected = None
+    for _ in range(5):
+        grads = [rng.standard_normal(p.shape).astype(np.float32) for p in params]
+        opt.step(grads)
+        now = [p.astype(np.float64) for p in params]
+        expected = now if expected is None else [e + 0.2 * (n - e) for e, n in zip(expected, now)]
+    for i, e in enumerate(expected):
+        np.testing.assert_allclose(opt.state[i]["ema"], e, rtol=1e-5, atol=1e-6)
+        assert opt.state[i]["ema_steps"] == 5
+    bad = [g.copy() for g in grads]
+    bad[0][0, 0] = np.nan
+    before = opt.state[0]["ema"].copy()
+    assert opt.step(bad, skip_nonfinite=True).skipped
+    assert np.array_equal(opt.state[0]["ema"], before)
+    twin = fo.Adam([p.copy() for p in params], lr=0.01, ema_decay=0.8)
+    twin.load_state_dict(opt.state_dict())
+    assert np.array_equal(twin.state[1]["ema"], opt.state[1]["ema"])
+    with pytest.raises(ValueError, match="ema_decay"):
+        fo.SGD(params, ema_decay=1.5)
+    avg = [np.zeros(4, np.float32)]
+    fo.ops.ema_(avg, [np.ones(4, np.float32)], decay=0.5, first=True)
+    fo.ops.ema_(avg, [np.full(4, 3.0, np.float32)], decay=0.5)
+    np.testing.assert_array_equal(avg[0], 2.0)

@@ -214,7 +214,7 @@ def test_sparse_grad_is_rejected_as_torch_rejects_it():
     lambda g: torch.randn(5, 3, dtype=torch.complex64, generator=g).t(),  # complex and transposed
 ], ids=["transposed", "permuted", "sliced", "complex-transposed"])
 @pytest.mark.parametrize("name", ["Adam", "SGD", "RMSprop", "Rprop"])
-def test_non_contiguous_params_step_like_torch(make, name):
+def test_non_contiguous_params_step_like_torch(make, name, isa):
     base = make(torch.Generator().manual_seed(0))
     ours = torch.nn.Parameter(base)  # the view itself: its layout is what is being tested
     theirs = torch.nn.Parameter(make(torch.Generator().manual_seed(0)).clone())
@@ -302,7 +302,7 @@ def test_step_clips_by_the_global_norm_like_clip_grad_norm():
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("name,kw", [("Adam", dict(lr=0.01, weight_decay=0.1)), ("AdamW", dict(lr=0.01)),
                                      ("SGD", dict(lr=0.05, momentum=0.9)), ("Adagrad", dict(lr=0.05))])
-def test_16bit_params_step_like_torchs_fused_kernels(dtype, name, kw):
+def test_16bit_params_step_like_torchs_fused_kernels(dtype, name, kw, isa):
     """float16/bfloat16 params: state in the param's dtype, arithmetic in float32, as torch's fused
     CPU kernels do; compared with those element for element, within a few 16-bit roundings over
     the 5 steps (torch's fused kernels contract to FMA, ours do not: a float32 result on either
@@ -518,3 +518,28 @@ def test_adagrad_takes_sparse_embedding_gradients_as_torch_does():
     with pytest.raises(RuntimeError, match="weight_decay option is not compatible with sparse gradients"):
         opt.step()
     assert torch.equal(p.detach(), torch.ones(5, 2))
+
+
+@pytest.mark.parametrize("name", ["AdamW", "SGD", "Lion"])
+def test_ema_of_weights_matches_averaged_model(name, isa):
+    """ema_decay keeps the average torch.optim.swa_utils.AveragedModel(get_ema_multi_avg_fn)
+    keeps, updated after each step in one multi-tensor call; checkpointed with the state."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 9), torch.nn.Tanh(), torch.nn.Linear(9, 1))
+    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9))
+    kw = dict(lr=0.05, momentum=0.9) if name == "SGD" else dict(lr=0.01)
+    opt = getattr(fot, name)(model.parameters(), ema_decay=0.9, **kw)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(6):
+        opt.zero_grad()
+        model(torch.randn(16, 6, generator=g)).square().mean().backward()
+        opt.step()
+        averaged.update_parameters(model)
+    for p, a in zip(model.parameters(), averaged.module.parameters()):
+        torch.testing.assert_close(opt.state[p]["ema"], a.detach(), rtol=1e-6, atol=1e-7)
+        assert opt.state[p]["ema_steps"] == 6
+    twin = getattr(fot, name)(model.parameters(), ema_decay=0.9, **kw)
+    twin.load_state_dict(opt.state_dict())
+    assert torch.equal(twin.state[next(model.parameters())]["ema"], opt.state[next(model.parameters())]["ema"])

@@ -154,7 +154,7 @@ def test_tensor_lr_steps_like_a_float_lr(impl, info):
 
 # -- complex parameters ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("impl,info", cases())
-def test_complex_params_step_as_their_real_view(impl, info):
+def test_complex_params_step_as_their_real_view(impl, info, isa):
     """A complex parameter steps as two independent reals (torch.view_as_real), both in torch and here."""
     cls = optim_class(impl, info)
     for desc, kwargs in sample_inputs(info):

@@ -14,4 +14,5 @@ PYBIND11_MODULE(_core, m) {
   fastoptim::register_plans(m);
   fastoptim::register_formats(m);
   fastoptim::register_runtime(m);
+  fastoptim::register_ops(m);
 }

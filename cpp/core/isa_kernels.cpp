@@ -39,6 +39,7 @@ namespace {
 #include "rule_headers.hpp"  // generated: every cpp/rules/<name>.hpp
 #include "core/grad_stats.hpp"
 #include "core/stream_probe.hpp"
+#include "core/ema.hpp"
 static_assert(kBlock8 == kBlock8Size, "block size of the 8-bit state");
 
 // Bulk conversions (tests, and creating or reading float32 masters).
@@ -134,6 +135,7 @@ const IsaTable& table() {
       {grad_stats_low<F16>, grad_stats_low<BF16>},
       {grad_stats<float>, grad_stats<double>},
       stream_probe,
+      {ema_update<float>, ema_update<double>},
   };
   return t;
 }

@@ -17,6 +17,7 @@ constexpr int kNumRules = 0 FASTOPTIM_RULES(FASTOPTIM_COUNT_RULE);
 
 using GradStatsFn = void (*)(const void* grad, std::size_t n, double* lanes, double* bad);
 using ProbeFn = void (*)(float* const* rw, int n_rw, const float* g, std::size_t n);
+using EmaFn = void (*)(void* avg, const void* param, std::size_t n, double decay, bool copy);
 
 // One rule's kernels in one ISA copy; null where the rule lacks the format.
 struct RuleKernels {
@@ -39,6 +40,7 @@ struct IsaTable {
   GradStatsFn grad_stats_low[kNumLowDtypes];
   GradStatsFn grad_stats[kNumDtypes];
   ProbeFn probe;
+  EmaFn ema[kNumDtypes];  // averages of weights (core/ema.hpp)
 };
 
 #define FASTOPTIM_DECLARE_ISA(ns) \

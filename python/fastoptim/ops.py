@@ -69,3 +69,14 @@ OPS: dict[str, Callable[..., None]] = {f"{name}_": _make_op(d) for name, d in RE
 """Every functional rule, by function name."""
 globals().update(OPS)
 __all__ = sorted(OPS)
+
+
+def ema_(averages: Arrays, params: Arrays, *, decay: float, first: bool = False) -> None:
+    """Exponential moving average of weights, in place, one multi-tensor C++ call:
+    ``averages[i] = lerp(averages[i], params[i], 1 - decay)`` (torch.optim.swa_utils'
+    ``get_ema_multi_avg_fn``), or a copy of the params when ``first`` (as ``AveragedModel`` starts).
+    float32/float64, each average shaped and typed like its param."""
+    _core.ema_update(list(averages), list(params), float(decay), bool(first))
+
+
+__all__ = [*__all__, "ema_"]

@@ -63,6 +63,9 @@ class _GroupState:
     # The rule's scalar state (NAdam's mu_product, ASGD's eta and mu), one float32 value per
     # group in a 1-element array the C++ step reads and rewrites.
     scalars: dict[str, np.ndarray] = field(default_factory=dict)
+    # The average of the weights (ema_decay), one array per param, and how many steps it holds.
+    ema: list[np.ndarray] | None = None
+    ema_steps: int = 0
 
     @property
     def step(self) -> int:
@@ -145,6 +148,10 @@ class Optimizer:
                          f"(8-bit state: {spec['block8_variants'] or 'none for this rule'})")
         if self.descriptor.check is not None:
             self.descriptor.check(group)
+        decay = group.get("ema_decay")
+        if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float))
+                                  or not 0.0 <= decay <= 1.0):
+            raise ValueError(f"invalid ema_decay: {decay!r} (must be None or in [0, 1])")
 
     def _kernel_step(self, gs: _GroupState) -> int:
         """The 1-based step number the kernel is given for the coming step."""
@@ -298,6 +305,8 @@ class Optimizer:
                         [parts[0][0]], [gs.layout.grads(grads, "grads")], [group],
                         [self._kernel_step(gs)], [gs.counter], grad_scale, max_grad_norm, skip_nonfinite)
                     result = _PLAIN_STEP if norm is None else StepResult(norm, found_inf, skipped)
+                    if not skipped:
+                        self._update_ema()
                     self.last_step = result
                     return result
             per_group = self._split_grads(grads)
@@ -315,7 +324,21 @@ class Optimizer:
                 plans, plan_grads, hypers, steps, [gs.counter for gs in self._groups], grad_scale,
                 max_grad_norm, skip_nonfinite)
             self.last_step = _PLAIN_STEP if norm is None else StepResult(norm, found_inf, skipped)
+            if not skipped:
+                self._update_ema()
             return self.last_step
+
+    def _update_ema(self) -> None:
+        """The averages of the groups with ``ema_decay``, after a step (one C++ call per group)."""
+        for group, gs in zip(self.param_groups, self._groups):
+            decay = group.get("ema_decay")
+            if decay is None:
+                continue
+            arrays = gs.stepped
+            if gs.ema is None:
+                gs.ema, gs.ema_steps = [aligned_full_like(a, 0.0) for a in arrays], 0
+            _core.ema_update(gs.ema, arrays, float(decay), gs.ema_steps == 0)
+            gs.ema_steps += 1
 
     # -- state and checkpoints -----------------------------------------------------------------
     @property
@@ -332,6 +355,8 @@ class Optimizer:
                     entry[name] = gs.buffers[name][i]
                 if gs.masters is not None:
                     entry["master_param"] = gs.masters[i]
+                if gs.ema is not None:
+                    entry["ema"], entry["ema_steps"] = gs.ema[i], gs.ema_steps
                 out[idx] = entry
                 idx += 1
         return out
@@ -400,7 +425,7 @@ class Optimizer:
         names = set(_core.rule_state_names(self.rule))
         scalar_names = _core.rule_spec(self.rule)["scalar_state"]
         for i, e in enumerate(entries):
-            unknown = set(e) - names - set(scalar_names) - {"step", "master_param"}
+            unknown = set(e) - names - set(scalar_names) - {"step", "master_param", "ema", "ema_steps"}
             if unknown:
                 raise ValueError(f"{where}, param {i}: unknown state {sorted(unknown)} for {type(self).__name__}")
             held = set(e) & names
@@ -421,6 +446,12 @@ class Optimizer:
             for i, (buf, e) in enumerate(zip(bufs, entries)):
                 _load_buffer(buf, e[name], f"{where}, param {i}: state {name!r}", arrays[i].shape)
             gs.born[name] = -1
+        if any("ema" in e for e in entries):
+            if not all("ema" in e for e in entries):
+                raise ValueError(f"{where}: 'ema' is missing for some params but present for others")
+            gs.ema = [_float_array(e["ema"], f"{where}, param {i}: state 'ema'", a.shape).astype(a.dtype, copy=True)
+                      for i, (e, a) in enumerate(zip(entries, gs.stepped))]
+            gs.ema_steps = _step_count(entries[0].get("ema_steps", 1), f"{where}: 'ema_steps'")
         for name in scalar_names:
             values = {_scalar_value(e[name], f"{where}, param {i}: state {name!r}")
                       for i, e in enumerate(entries) if name in e}
@@ -442,7 +473,8 @@ class Optimizer:
         state = dict(self.__dict__)
         del state["_lock"]
         state["_groups"] = [_GroupState(gs.layout, gs.counter, gs.buffers, gs.born, masters=gs.masters,
-                                        scalars=gs.scalars) for gs in self._groups]
+                                        scalars=gs.scalars, ema=gs.ema, ema_steps=gs.ema_steps)
+                            for gs in self._groups]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

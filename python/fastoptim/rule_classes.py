@@ -9,7 +9,10 @@ fastoptim's state-format options, keyword-only:
   the rule has an 8-bit variant, 8 (block-wise 8-bit state for float32 params with at least
   ``min_8bit_size`` elements; see :mod:`fastoptim.quantized_state`);
 - ``stochastic_rounding`` and ``seed``: bfloat16 (and 8-bit) state rounded stochastically,
-  from a hash of (seed, step, element), the same bits for any thread count and ISA.
+  from a hash of (seed, step, element), the same bits for any thread count and ISA;
+- ``ema_decay``: keep an exponential moving average of the weights (``state[i]["ema"]``,
+  checkpointed): after each step ``ema = lerp(ema, p, 1 - ema_decay)``, the first step's weights
+  copied, as ``torch.optim.swa_utils.AveragedModel`` with ``get_ema_multi_avg_fn`` does.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def _extras(d: RuleDescriptor) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = [("state_bits", 32)]
     if "block8" in formats:
         out.append(("min_8bit_size", 4096))
-    out += [("stochastic_rounding", False), ("seed", 0)]
+    out += [("stochastic_rounding", False), ("seed", 0), ("ema_decay", None)]
     return out
 
 

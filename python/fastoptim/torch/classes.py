@@ -28,7 +28,8 @@ def torch_signature(d: RuleDescriptor, v: ClassVariant) -> inspect.Signature:
     params += [P("state_bits", P.KEYWORD_ONLY, default=32, annotation="int"),
                P("stochastic_rounding", P.KEYWORD_ONLY, default=False, annotation="bool"),
                P("seed", P.KEYWORD_ONLY, default=0, annotation="int"),
-               P("master_weights", P.KEYWORD_ONLY, default=False, annotation="bool")]
+               P("master_weights", P.KEYWORD_ONLY, default=False, annotation="bool"),
+               P("ema_decay", P.KEYWORD_ONLY, default=None, annotation="float | None")]
     if "block8" in _core.rule_spec(d.rule)["formats"]:
         params.append(P("min_8bit_size", P.KEYWORD_ONLY, default=4096, annotation="int"))
     return inspect.Signature(params, return_annotation="None")

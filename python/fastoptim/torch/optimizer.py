@@ -19,7 +19,7 @@ from .rank_threads import share_cores_between_ranks
 from .state_table import StateTable
 
 # fastoptim's own options of the torch classes (keyword-only, after torch's arguments).
-_EXTRAS = ("state_bits", "stochastic_rounding", "seed", "master_weights", "min_8bit_size")
+_EXTRAS = ("state_bits", "stochastic_rounding", "seed", "master_weights", "min_8bit_size", "ema_decay")
 _BLOCK8 = int(_core.BLOCK8_SIZE)
 
 _DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128, torch.float16, torch.bfloat16)
@@ -181,6 +181,14 @@ class _FastOptimizer(torch.optim.Optimizer):
             raise ValueError("state_bits: bfloat16 state (state_bits=16) is kept for float32 params, or for "
                              "16-bit params with master_weights=True (without masters a 16-bit param's state "
                              "is already in its own dtype, as torch keeps it)")
+        decay = group_defaults.get("ema_decay")
+        if decay is not None:
+            if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 <= decay <= 1.0:
+                raise ValueError(f"invalid ema_decay: {decay!r} (must be None or in [0, 1])")
+            for q in params:
+                q = q[1] if isinstance(q, tuple) else q
+                if local(q).dtype not in (torch.float32, torch.float64):
+                    raise ValueError(f"ema_decay: averages are kept for float32/float64 params, not {q.dtype}")
         if not isinstance(extras["master_weights"], bool):
             raise ValueError(f"invalid master_weights: {extras['master_weights']!r} (must be a bool)")
         super().add_param_group(param_group)
@@ -297,11 +305,34 @@ class _FastOptimizer(torch.optim.Optimizer):
                 for b in shadowed:
                     b.copy_out()
                 self.last_grad_norm = norm
+            if plans:
+                self._update_ema()
             for p, group in (sparse or {}).items():  # torch's own sparse step (Adagrad's, SGD's)
                 if not self.descriptor.stepless:
                     self._init_state(p, group, self.state[p])
                 self.descriptor.torch_sparse_step(p, p.grad, self.state[p], group, False)
         return loss
+
+    def _update_ema(self) -> None:
+        """``ema_decay``: after a step, each group's average of its params, in
+        ``state[p]["ema"]`` (``ema_steps`` counts the averaged steps; the first copies), as
+        ``AveragedModel(get_ema_multi_avg_fn(decay))``'s ``update_parameters`` does; one C++ call."""
+        for group in self.param_groups:
+            decay = group.get("ema_decay")
+            if decay is None:
+                continue
+            lists: dict[bool, tuple[list, list]] = {True: ([], []), False: ([], [])}
+            for p in group["params"]:
+                st = self.state[p]
+                if "ema" not in st:
+                    st["ema"], st["ema_steps"] = torch.zeros_like(p), 0
+                first = st["ema_steps"] == 0
+                lists[first][0].append(_np(flat_memory(local(st["ema"]))))
+                lists[first][1].append(_np(flat_memory(local(p))))
+                st["ema_steps"] += 1
+            for first, (avgs, params) in lists.items():
+                if avgs:
+                    _core.ema_update(avgs, params, float(decay), first)
 
     def _sparse_params(self) -> dict[torch.Tensor, dict[str, Any]] | None:
         """Params with sparse gradients that the rule steps as torch does (Adagrad), validated;

@@ -78,7 +78,10 @@ def build(name: str, impl: str, offload: bool, world: int, shard: bool = True, e
     cls = peer(name) if impl == "torch" else getattr(fot, name)
     if impl == "torch":
         args["foreach"] = False
-    return m, cls(m.parameters(), **args)
+    opt = cls(m.parameters(), **args)
+    if hasattr(opt, "train"):  # schedule-free: train mode before stepping
+        opt.train()
+    return m, opt
 
 
 def train(m, opt, steps) -> None:

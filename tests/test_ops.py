@@ -28,11 +28,12 @@ def test_op_matches_class_bit_for_bit(cls_name, kwargs):
     a, b = p0.copy(), p0.copy()
     opt = cls([a], **kwargs)
     group = opt.param_groups[0]
-    state = {buf.name: [np.full_like(b, buf.start(group))] for buf in d.buffers_for(group)}
+    state = {buf.name: [b.copy() if buf.copy_param else np.full_like(b, buf.start(group))]
+             for buf in d.buffers_for(group)}
     from fastoptim import _core
     scalar_names = _core.rule_spec(d.rule)["scalar_state"]
     start = _core.rule_start_scalar_state(d.rule, opt._hyper(group))
-    state.update({n: [np.array([v], np.float32)] for n, v in zip(scalar_names, start)})
+    state.update({n: [np.array([v], d.scalar_state_dtype)] for n, v in zip(scalar_names, start)})
     op = getattr(ops, f"{d.rule}_")
     keys = {k: v for k, v in group.items() if k in op.__signature__.parameters and k not in ("params", "grads")}
     for t, g in enumerate(grads, start=1):

@@ -402,3 +402,27 @@ def test_ema_of_weights_matches_its_formula_and_checkpoints(rng):
     fo.ops.ema_(avg, [np.ones(4, np.float32)], decay=0.5, first=True)
     fo.ops.ema_(avg, [np.full(4, 3.0, np.float32)], decay=0.5)
     np.testing.assert_array_equal(avg[0], 2.0)
+
+
+def test_only_schedule_free_classes_have_train_and_eval():
+    """Trainers look for ``optimizer.train`` to find schedule-free optimizers: only those have it."""
+    import fastoptim.rules as rules
+
+    for d, v in rules.class_variants():
+        assert hasattr(getattr(fo, v.name), "train") == (d.train_eval is not None), v.name
+
+
+def test_schedule_free_numpy_eval_shows_the_average(rng):
+    """The NumPy API's AdamWScheduleFree: eval() puts x = lerp(y, z, 1 - 1/beta1) in the params and
+    train() takes them back (to rounding); a step in eval mode is refused."""
+    p = rng.standard_normal(50).astype(np.float64)
+    opt = fo.AdamWScheduleFree([p], lr=0.01)
+    for _ in range(4):
+        opt.step([rng.standard_normal(50)])
+    y, z = p.copy(), opt.state[0]["z"].copy()
+    opt.eval()
+    np.testing.assert_allclose(p, z - (z - y) * (1 / 0.9), rtol=1e-12, atol=1e-12)
+    with pytest.raises(RuntimeError, match="not in train mode"):
+        opt.step([rng.standard_normal(50)])
+    opt.train()
+    np.testing.assert_allclose(p, y, rtol=1e-12, atol=1e-12)

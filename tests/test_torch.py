@@ -543,3 +543,32 @@ def test_ema_of_weights_matches_averaged_model(name, isa):
     twin = getattr(fot, name)(model.parameters(), ema_decay=0.9, **kw)
     twin.load_state_dict(opt.state_dict())
     assert torch.equal(twin.state[next(model.parameters())]["ema"], opt.state[next(model.parameters())]["ema"])
+
+
+def test_schedule_free_train_and_eval_modes_match_schedulefree():
+    """fastoptim.torch.AdamWScheduleFree against the schedulefree package: train() / step / eval()
+    (params then hold x, the average) / train() again, the same params throughout."""
+    schedulefree = pytest.importorskip("schedulefree", reason="schedulefree is not installed (test extra)")
+    g = torch.Generator().manual_seed(9)
+    init = [torch.randn(12, 5, generator=g), torch.randn(5, generator=g)]
+    ours, theirs = ([torch.nn.Parameter(t.clone()) for t in init] for _ in range(2))
+    o1 = fot.AdamWScheduleFree(ours, lr=0.01, warmup_steps=3, weight_decay=0.01)
+    o2 = schedulefree.AdamWScheduleFree(theirs, lr=0.01, warmup_steps=3, weight_decay=0.01, foreach=False)
+    o1.train()
+    o2.train()
+    for _phase in range(2):
+        for _ in range(5):
+            grads = [torch.randn(t.shape, generator=g) for t in init]
+            for p, q, gr in zip(ours, theirs, grads):
+                p.grad, q.grad = gr.clone(), gr.clone()
+            o1.step()
+            o2.step()
+        o1.eval()
+        o2.eval()
+        for p, q in zip(ours, theirs):  # x, the point to evaluate
+            torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+        o1.train()
+        o2.train()
+    o1.eval()
+    with pytest.raises(RuntimeError, match="not in train mode"):
+        o1.step()

@@ -223,7 +223,8 @@ class Optimizer:
         born = {}
         live = gs.initialized
         names = _core.rule_spec(self.rule)["scalar_state"]
-        scalars = gs.scalars if set(gs.scalars) == set(names) else {n: np.zeros(1, np.float32) for n in names}
+        scalars = gs.scalars if set(gs.scalars) == set(names) else {
+            n: np.zeros(1, self.descriptor.scalar_state_dtype) for n in names}
         for name, value in fill.items():
             old = gs.buffers.get(name)
             if old is not None and all(fits(b, a, e) for b, a, e in zip(old, arrays, eight)):
@@ -236,6 +237,9 @@ class Optimizer:
             else:
                 buffers[name] = [Quantized8.zeros(p.size) if e else bf16_full_like(p, value) if half
                                  else aligned_full_like(p, value) for p, e in zip(arrays, eight)]
+                if name in _copied_buffers(self.descriptor):  # starts as the params (schedule-free's z)
+                    for b, a in zip(buffers[name], arrays):
+                        b[...] = a
                 born[name] = gs.step
         small = [i for i, e in enumerate(eight) if not e]
         large = [i for i, e in enumerate(eight) if e]
@@ -264,11 +268,31 @@ class Optimizer:
         for name, value in zip(gs.scalars, _core.rule_start_scalar_state(self.rule, self._hyper(group))):
             gs.scalars[name][0] = value
         fill = self._state_fill(group)
+        copied = _copied_buffers(self.descriptor)
         for name, bufs in gs.buffers.items():
-            if gs.born.get(name, 0) == 0 and fill.get(name, 0.0) != 0.0:
-                for b in bufs:
+            if gs.born.get(name, 0) == 0 and (fill.get(name, 0.0) != 0.0 or name in copied):
+                for b, a in zip(bufs, gs.stepped):
                     if not isinstance(b, Quantized8):
-                        b[...] = fill[name]
+                        b[...] = a if name in copied else fill[name]
+
+    # -- train and eval modes (schedule-free) ---------------------------------------------------
+    def _switch_mode(self, to_train: bool) -> None:
+        spec = self.descriptor.train_eval
+        if spec is None:
+            raise TypeError(f"{type(self).__name__} has no train/eval modes (schedule-free optimizers do)")
+        name, weight = spec
+        with self._lock:
+            for group, gs in zip(self.param_groups, self._groups):
+                if bool(group.get("train_mode")) == to_train:
+                    continue
+                w = float(weight(group, to_train))
+                self._sync_plan(group, gs)
+                for i, (p, z) in enumerate(zip(gs.stepped, gs.buffers[name])):
+                    zf = np.asarray(z, dtype=p.dtype)
+                    p[...] = p + w * (zf - p) if abs(w) < 0.5 else zf - (zf - p) * (1 - w)  # torch.lerp
+                    if gs.masters is not None:
+                        np.copyto(gs.layout.arrays[i], p, casting="unsafe")
+                group["train_mode"] = to_train
 
     # -- stepping -------------------------------------------------------------------------------
     def _split_grads(self, grads: Any) -> list[list[np.ndarray]]:
@@ -296,6 +320,9 @@ class Optimizer:
 
         All inputs are validated before anything is written.
         """
+        if self.descriptor.train_eval is not None and not all(g.get("train_mode") for g in self.param_groups):
+            raise RuntimeError("Optimizer was not in train mode when step is called: call optimizer.train() "
+                               "before stepping and optimizer.eval() before evaluating (schedule-free)")
         with self._lock:
             if len(self._groups) == 1 and not self._grouped:  # the lean path: one group, one C++ call
                 gs, group = self._groups[0], self.param_groups[0]
@@ -493,6 +520,10 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _copied_buffers(d: RuleDescriptor) -> set[str]:
+    return {b.name for b in d.buffers if b.copy_param}
 
 
 def _structure_keys(d: RuleDescriptor, _cache: dict[str, tuple[str, ...]] = {}) -> tuple[str, ...]:  # noqa: B006

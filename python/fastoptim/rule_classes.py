@@ -23,7 +23,7 @@ from typing import Any
 from . import _core
 from .optimizer import Optimizer
 from .rules import class_variants
-from .rules.descriptor import ClassVariant, RuleDescriptor
+from .rules.descriptor import ClassVariant, RuleDescriptor, mode_methods
 
 _FORMAT_DOC = """
     State formats (``state_bits``): {formats}.
@@ -80,9 +80,11 @@ def make_numpy_class(d: RuleDescriptor, v: ClassVariant) -> type[Optimizer]:
     formats = ", ".join({"plain": "32", "bf16_state": "16 (bfloat16)", "block8": "8 (block-wise)"}[f]
                         for f in _core.rule_spec(d.rule)["formats"] if f != "mixed")
     doc = (v.doc + "\n\n    " if v.doc else "") + d.doc + "\n" + _FORMAT_DOC.format(formats=formats)
+    # schedule-free: params start in train mode (x = y = z at the start, so no switch is due yet)
+    fixed = {**v.fixed, **({"train_mode": True} if d.train_eval else {})}
     cls = type(v.name, (Optimizer,), {
         "__init__": __init__, "__doc__": doc, "__module__": "fastoptim", "rule": d.rule, "descriptor": d,
-        "_fixed": dict(v.fixed),
+        "_fixed": fixed, **(mode_methods() if d.train_eval else {}),
     })
     return cls
 

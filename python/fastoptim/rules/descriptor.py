@@ -58,6 +58,7 @@ class Buffer:
     name: str
     when: str | None = None
     init: float | Callable[[Group], float] = 0.0
+    copy_param: bool = False  # starts as a copy of the param (schedule-free's z), not a constant
 
     def present(self, group: Group) -> bool:
         return self.when is None or bool(group[self.when])
@@ -108,6 +109,13 @@ class RuleDescriptor:
         torch_peer: the torch optimizer the rule is tested against ("module.Class"; default:
             ``torch.optim``'s class of the same name), for rules torch.optim lacks (Lion:
             ``pytorch_optimizer.Lion``).
+        scalar_state_dtype: the dtype the rule's scalar state is kept in: float32 as torch keeps
+            its scalar tensors (NAdam, ASGD), float64 where the reference keeps Python floats
+            (schedule-free's lr_max and weight_sum).
+        train_eval: for rules whose params show another point than the one they step from
+            (schedule-free): (state buffer, weight(group, to_train)); ``train()`` sets every param
+            to ``lerp(param, state[buffer], weight(group, True))``, ``eval()`` likewise with
+            ``False``; a step needs train mode.
         torch_sparse_step: for a rule torch.optim steps with sparse gradients (Adagrad): one
             param's step from a sparse COO gradient with torch's semantics, as
             ``f(param, grad, state, group, check_only)``; ``check_only`` validates and writes nothing.
@@ -126,6 +134,8 @@ class RuleDescriptor:
     bench: tuple[BenchCase, ...] = ()
     numpy_peer: NumpyPeer | None = None
     torch_peer: str | None = None
+    train_eval: tuple[str, Callable[[Group, bool], float]] | None = None
+    scalar_state_dtype: str = "float32"
     torch_sparse_step: Callable[..., None] | None = None
 
     def buffers_for(self, group: Group) -> list[Buffer]:
@@ -159,3 +169,18 @@ def kernel_value(group: Group, name: str) -> Any:
             raise ValueError(f"invalid {key}: {seq!r} (must be a pair)")
         return seq[int(index)]
     return group[name]
+
+
+def mode_methods() -> dict[str, Callable[..., None]]:
+    """``train()`` and ``eval()`` for the classes of a rule with ``train_eval`` (schedule-free);
+    only those classes have them (trainers test ``hasattr(optimizer, "train")`` to find them)."""
+
+    def train(self) -> None:
+        """Params to the point the rule steps from (schedule-free: y); needed before ``step``."""
+        self._switch_mode(True)
+
+    def eval(self) -> None:
+        """Params to the point to evaluate (schedule-free: x, the average), as schedulefree's eval()."""
+        self._switch_mode(False)
+
+    return {"train": train, "eval": eval}

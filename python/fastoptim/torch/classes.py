@@ -10,7 +10,7 @@ import torch
 
 from .. import _core
 from ..rules import class_variants
-from ..rules.descriptor import ClassVariant, RuleDescriptor
+from ..rules.descriptor import ClassVariant, RuleDescriptor, mode_methods
 from .optimizer import _EXTRAS, _FastOptimizer
 
 
@@ -58,13 +58,15 @@ def make_torch_class(d: RuleDescriptor, v: ClassVariant) -> type[_FastOptimizer]
         # fastoptim's options join the groups only when set, so that a plain optimizer's
         # state_dict is exactly torch's
         values = {k: x for k, x in values.items() if k not in _EXTRAS or x != sig.parameters[k].default}
-        _FastOptimizer.__init__(self, params, {**values, **v.fixed})
+        mode = {"train_mode": True} if d.train_eval else {}  # schedule-free: starts in train mode (x = y = z)
+        _FastOptimizer.__init__(self, params, {**values, **v.fixed, **mode})
 
     __init__.__signature__ = sig  # type: ignore[attr-defined]
     doc = (f"torch.optim.{v.name} on fastoptim's kernel (same arguments, defaults and state).\n\n    "
            + (v.doc + "\n\n    " if v.doc else "") + d.doc)
     return type(v.name, (_FastOptimizer,), {"__init__": __init__, "__doc__": doc, "__module__": "fastoptim.torch",
-                                            "_rule": d.rule, "descriptor": d})
+                                            "_rule": d.rule, "descriptor": d,
+                                            **(mode_methods() if d.train_eval else {})})
 
 
 CLASSES: dict[str, type[_FastOptimizer]] = {v.name: make_torch_class(d, v) for d, v in class_variants()}

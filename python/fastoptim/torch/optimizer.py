@@ -266,6 +266,9 @@ class _FastOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        if self.descriptor.train_eval is not None and not all(g.get("train_mode") for g in self.param_groups):
+            raise RuntimeError("Optimizer was not in train mode when step is called: call optimizer.train() "
+                               "before stepping and optimizer.eval() before evaluating (schedule-free)")
         found_inf = self.__dict__.get("found_inf")
         if found_inf is not None and float(found_inf) != 0.0:
             self.last_grad_norm = None
@@ -312,6 +315,23 @@ class _FastOptimizer(torch.optim.Optimizer):
                     self._init_state(p, group, self.state[p])
                 self.descriptor.torch_sparse_step(p, p.grad, self.state[p], group, False)
         return loss
+
+    @torch.no_grad()
+    def _switch_mode(self, to_train: bool) -> None:
+        spec = self.descriptor.train_eval
+        if spec is None:
+            raise TypeError(f"{type(self).__name__} has no train/eval modes (schedule-free optimizers do)")
+        name, weight = spec
+        with self._step_lock:
+            for group in self.param_groups:
+                if bool(group.get("train_mode")) == to_train:
+                    continue
+                w = float(weight(group, to_train))
+                for p in group["params"]:
+                    z = self.state[p].get(name) if p in self.state else None
+                    if z is not None:
+                        p.lerp_(z.to(p.dtype), w)
+                group["train_mode"] = to_train
 
     def _update_ema(self) -> None:
         """``ema_decay``: after a step, each group's average of its params, in
@@ -401,6 +421,8 @@ class _FastOptimizer(torch.optim.Optimizer):
         eight = self._eight(p, group)
 
         def fresh(b) -> Any:
+            if b.copy_param:  # starts as the param (schedule-free's z)
+                return p.detach().clone(memory_format=torch.preserve_format).to(dtype)
             if eight:  # codes (one per element) and scales (one per 256-element block), all zero
                 return {"codes": torch.zeros(p.numel(), dtype=torch.uint8),
                         "scales": torch.zeros(-(-p.numel() // _BLOCK8), dtype=torch.float32)}
@@ -425,8 +447,9 @@ class _FastOptimizer(torch.optim.Optimizer):
         names = _core.rule_spec(self._rule)["scalar_state"]
         if any(n not in state for n in names):
             start = _core.rule_start_scalar_state(self._rule, self._hyper(group))
+            sdtype = torch.float64 if d.scalar_state_dtype == "float64" else _scalar_dtype()
             for n, v in zip(names, start):
-                state.setdefault(n, torch.tensor(v, dtype=_scalar_dtype()))
+                state.setdefault(n, torch.tensor(v, dtype=sdtype))
         for b in d.buffers_for(group):
             if b.name not in state:
                 state[b.name] = fresh(b)

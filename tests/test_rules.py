@@ -192,7 +192,7 @@ def torch_peer(cls_name: str):
     try:
         return getattr(importlib.import_module(module), name)
     except ImportError:
-        pytest.skip(f"{module} is not installed: {cls_name} is compared with {path} (test extra)")
+        pytest.skip(f"{module} is not installed: {cls_name} is compared with {path} (extra 'peers')")
 
 
 def _torch_steps(torch, cls, init, grads, kwargs, dtype):

@@ -548,7 +548,7 @@ def test_ema_of_weights_matches_averaged_model(name, isa):
 def test_schedule_free_train_and_eval_modes_match_schedulefree():
     """fastoptim.torch.AdamWScheduleFree against the schedulefree package: train() / step / eval()
     (params then hold x, the average) / train() again, the same params throughout."""
-    schedulefree = pytest.importorskip("schedulefree", reason="schedulefree is not installed (test extra)")
+    schedulefree = pytest.importorskip("schedulefree", reason="schedulefree is not installed (extra 'peers')")
     g = torch.Generator().manual_seed(9)
     init = [torch.randn(12, 5, generator=g), torch.randn(5, generator=g)]
     ours, theirs = ([torch.nn.Parameter(t.clone()) for t in init] for _ in range(2))

@@ -135,6 +135,10 @@ def worker(rank: int, world: int, init: str, out: str) -> None:
     try:
         for offload in (False, True):
             for name in fot.__all__:
+                try:
+                    peer(name)
+                except ImportError:  # a reference package (extra 'peers') not installed: the test knows
+                    continue
                 ours_m, ours = build(name, "fastoptim", offload, world)
                 ref_m, ref = build(name, "torch", offload, world, shard=False)
                 train(ours_m, ours, range(3))

@@ -62,7 +62,14 @@ def test_fsdp2_with_and_without_cpu_offload_and_its_checkpoints(tmp_path):
     out = run_ranks(str(Path(__file__).with_name("distributed_fsdp.py")), str(tmp_path))
     rows = [line.split() for line in out.splitlines() if line.startswith("fsdp2")]
     steps = {(r[1], r[2]): float(r[3]) for r in rows if r[0] == "fsdp2"}
-    assert sorted(steps) == sorted((n, f"offload={o}") for n in fot.__all__ for o in (False, True)), out
+    import importlib.util
+
+    def has_peer(name: str) -> bool:  # Lion and schedule-free AdamW are compared with packages of extra 'peers'
+        path = getattr(fot, name).descriptor.torch_peer
+        return path is None or importlib.util.find_spec(path.split(".")[0]) is not None
+
+    expected = [n for n in fot.__all__ if has_peer(n)]
+    assert sorted(steps) == sorted((n, f"offload={o}") for n in expected for o in (False, True)), out
     for case, d in steps.items():
         # float32, 3 steps, the same formulas as torch's for-loop (a few ulps apart)
         assert d <= 1e-6, f"FSDP2 {case}: max |fastoptim - torch.optim| = {d}"

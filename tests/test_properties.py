@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import MODULES, reference_for
 from reference.adagrad import Reference as AdagradRef
 from reference.adam import Reference as AdamRef
 from reference.rmsprop import Reference as RmspropRef
@@ -76,3 +77,28 @@ def test_reference_tolerance_can_fail():
         opt.step([g])
         ref.step(g)
         np.testing.assert_allclose(p, ref.p, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("rule", sorted(MODULES))
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(shapes=sizes, config_seed=st.integers(0, 2**32 - 1), gscale=scale, seed=st.integers(0, 2**16))
+def test_every_rule_on_random_configurations_matches_its_reference(rule, shapes, config_seed, gscale, seed):
+    """Every registered rule (a new one included without editing this file): random sizes,
+    a random configuration from its reference module's ``random_case``, random gradient scales,
+    float64 against the float64 reference."""
+    cls_name, kwargs = MODULES[rule].random_case(np.random.default_rng(config_seed))
+    run_class(cls_name, kwargs, shapes, gscale, seed)
+
+
+def run_class(cls_name, kwargs, shapes, gscale, seed, steps=8):
+    rng = np.random.default_rng(seed)
+    params = [rng.standard_normal(n).astype(np.float64) for n in shapes]
+    refs = [reference_for(cls_name, p, kwargs) for p in params]
+    opt = getattr(fo, cls_name)(params, **kwargs)
+    for _ in range(steps):
+        grads = [rng.standard_normal(n) * gscale for n in shapes]
+        opt.step(grads)
+        for r, g in zip(refs, grads):
+            r.step(g)
+    for p, r in zip(params, refs):
+        np.testing.assert_allclose(p, r.p, rtol=1e-8, atol=1e-11 * (1 + kwargs["lr"]))

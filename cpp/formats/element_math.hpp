@@ -8,6 +8,12 @@
 inline float root(float x) { return __builtin_sqrtf(x); }
 inline double root(double x) { return __builtin_sqrt(x); }
 
+// torch.sign semantics: −1, 0 or 1, and 0 for NaN (Rprop, Lion).
+template <class T>
+inline T sign(T x) {
+  return T(T(0) < x) - T(x < T(0));
+}
+
 // torch.maximum semantics: NaN if either side is NaN.
 template <class T>
 inline T max_nan(T a, T b) {

@@ -32,11 +32,6 @@ struct lion {
     return Scalars{gmul, lr, h[1], h[2], wd, 1.0 - wd * (f.option[1] ? 1.0 : lr), f.option[0]};
   }
 
-  template <class T>
-  static T sign(T x) {
-    return T(T(0) < x) - T(x < T(0));
-  }
-
   template <class T, class G, class O, class S, bool kDecoupled>
   static void loop(const Scalars& s, void* const* st, std::size_t n, std::size_t first, std::uint32_t key) {
     T* __restrict p = static_cast<T*>(st[0]);

@@ -35,11 +35,6 @@ struct rprop {
     return Scalars{gmul, h[1], h[2], h[3], h[4]};
   }
 
-  template <class T>
-  static T sign(T x) {
-    return T(T(0) < x) - T(x < T(0));
-  }
-
   template <class T, class G, class O, class S>
   static void kernel(const Scalars& s, void* const* st, std::size_t n, std::size_t first, std::uint32_t key) {
     T* __restrict p = static_cast<T*>(st[0]);

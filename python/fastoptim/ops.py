@@ -32,7 +32,7 @@ Arrays = Sequence[np.ndarray]
 
 
 def _make_op(d: RuleDescriptor) -> Callable[..., None]:
-    kernel_names = tuple(_core.rule_hyper_names(d.rule))
+    kernel_names = d.kernel_names()
     P = inspect.Parameter
     args = [a for a in d.args if not a.torch_only and a.kind != "bool" and a.name != "maximize"]
     option_keys = sorted(set(d.options.values()))

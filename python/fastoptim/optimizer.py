@@ -122,7 +122,7 @@ class Optimizer:
     def _hyper(self, group: Mapping[str, Any]) -> tuple[float, ...]:
         """Hyperparameters in the order ``_core.rule_hyper_names(rule)`` lists them (the step
         hands the group itself to C++, which reads them by these names)."""
-        return tuple(kernel_value(group, name) for name in _kernel_names(self.rule))
+        return tuple(kernel_value(group, name) for name in self.descriptor.kernel_names())
 
     def _flags(self, group: Mapping[str, Any]) -> tuple[bool, dict[str, bool]]:
         """(maximize, {C++ option: value}) of a group."""
@@ -134,7 +134,7 @@ class Optimizer:
 
     def _structure_key(self, group: Mapping[str, Any]) -> tuple:
         """What decides flags and state buffers; the StepPlan is rebuilt when it changes."""
-        keys = _structure_keys(self.descriptor)
+        keys = self.descriptor.structure_keys()
         return (tuple(bool(group[k]) for k in keys), group["state_bits"], group.get("min_8bit_size"),
                 group["stochastic_rounding"], group["seed"])
 
@@ -237,7 +237,7 @@ class Optimizer:
             else:
                 buffers[name] = [Quantized8.zeros(p.size) if e else bf16_full_like(p, value) if half
                                  else aligned_full_like(p, value) for p, e in zip(arrays, eight)]
-                if name in _copied_buffers(self.descriptor):  # starts as the params (schedule-free's z)
+                if name in self.descriptor.copied_buffers():  # starts as the params (schedule-free's z)
                     for b, a in zip(buffers[name], arrays):
                         b[...] = a
                 born[name] = gs.step
@@ -268,7 +268,7 @@ class Optimizer:
         for name, value in zip(gs.scalars, _core.rule_start_scalar_state(self.rule, self._hyper(group))):
             gs.scalars[name][0] = value
         fill = self._state_fill(group)
-        copied = _copied_buffers(self.descriptor)
+        copied = self.descriptor.copied_buffers()
         for name, bufs in gs.buffers.items():
             if gs.born.get(name, 0) == 0 and (fill.get(name, 0.0) != 0.0 or name in copied):
                 for b, a in zip(bufs, gs.stepped):
@@ -520,25 +520,6 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
-
-
-def _copied_buffers(d: RuleDescriptor) -> set[str]:
-    return {b.name for b in d.buffers if b.copy_param}
-
-
-def _structure_keys(d: RuleDescriptor, _cache: dict[str, tuple[str, ...]] = {}) -> tuple[str, ...]:  # noqa: B006
-    keys = _cache.get(d.rule)
-    if keys is None:
-        keys = _cache[d.rule] = d.structure_keys()
-    return keys
-
-
-def _kernel_names(rule: str, _cache: dict[str, tuple[str, ...]] = {}) -> tuple[str, ...]:  # noqa: B006
-    """The rule's kernel hyperparameter names, in kernel order (cached: asked every step)."""
-    names = _cache.get(rule)
-    if names is None:
-        names = _cache[rule] = tuple(_core.rule_hyper_names(rule))
-    return names
 
 
 CHECKPOINT_FORMAT = 2

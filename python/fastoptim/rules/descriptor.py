@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 Group = Mapping[str, Any]
+_STRUCTURE_KEYS: dict[str, tuple[str, ...]] = {}
+_KERNEL_NAMES: dict[str, tuple[str, ...]] = {}
 # A NumPy peer: (rule kwargs, params, grads) -> a zero-argument step over the params.
 NumpyPeer = Callable[[dict[str, Any], list[np.ndarray], list[np.ndarray]], Callable[[], None]]
 
@@ -148,9 +150,26 @@ class RuleDescriptor:
 
     def structure_keys(self) -> tuple[str, ...]:
         """The group options that decide the kernel's variant: maximize, the options, the
-        switches of optional buffers (a plan is rebuilt when one of them changes)."""
-        keys = ["maximize", *self.options.values(), *(b.when for b in self.buffers if b.when)]
-        return tuple(dict.fromkeys(keys))
+        switches of optional buffers (a plan is rebuilt when one of them changes). Cached: both
+        optimizer layers ask every step."""
+        keys = _STRUCTURE_KEYS.get(self.rule)
+        if keys is None:
+            keys = ["maximize", *self.options.values(), *(b.when for b in self.buffers if b.when)]
+            keys = _STRUCTURE_KEYS[self.rule] = tuple(dict.fromkeys(keys))
+        return keys
+
+    def kernel_names(self) -> tuple[str, ...]:
+        """The C++ rule's hyperparameter names in kernel order ("betas[0]"...). Cached."""
+        names = _KERNEL_NAMES.get(self.rule)
+        if names is None:
+            from .. import _core
+
+            names = _KERNEL_NAMES[self.rule] = tuple(_core.rule_hyper_names(self.rule))
+        return names
+
+    def copied_buffers(self) -> set[str]:
+        """The buffers that start as a copy of the param (schedule-free's z)."""
+        return {b.name for b in self.buffers if b.copy_param}
 
     def arg(self, name: str) -> Arg:
         for a in self.args:

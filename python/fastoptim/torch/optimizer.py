@@ -31,20 +31,6 @@ def _scalar_dtype() -> torch.dtype:
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
-def _structure_keys(d: RuleDescriptor, _cache: dict[str, tuple[str, ...]] = {}) -> tuple[str, ...]:  # noqa: B006
-    keys = _cache.get(d.rule)
-    if keys is None:
-        keys = _cache[d.rule] = d.structure_keys()
-    return keys
-
-
-def _kernel_names(rule: str, _cache: dict[str, tuple[str, ...]] = {}) -> tuple[str, ...]:  # noqa: B006
-    names = _cache.get(rule)
-    if names is None:
-        names = _cache[rule] = tuple(_core.rule_hyper_names(rule))
-    return names
-
-
 def _check_param(p: torch.Tensor, where: str) -> None:
     if not isinstance(p, torch.Tensor):
         raise TypeError(f"{where}: expected a torch.Tensor, got {type(p).__name__}")
@@ -369,7 +355,7 @@ class _FastOptimizer(torch.optim.Optimizer):
     # -- the rule, from its descriptor -------------------------------------------------------------
     def _hyper(self, group: dict[str, Any]) -> tuple[float, ...]:
         out = []
-        for name in _kernel_names(self._rule):
+        for name in self.descriptor.kernel_names():
             v = kernel_value(group, name)
             out.append(float(v) if isinstance(v, torch.Tensor) else v)  # a Tensor lr
         return tuple(out)
@@ -486,7 +472,7 @@ class _FastOptimizer(torch.optim.Optimizer):
 
     def _group_plans(self, gi: int, group: dict[str, Any], active: list[torch.Tensor]) -> list[_Plan]:
         ids = tuple(map(id, active))
-        structure = tuple([bool(group.get(k, False)) for k in _structure_keys(self.descriptor)])
+        structure = tuple([bool(group.get(k, False)) for k in self.descriptor.structure_keys()])
         cached = self._plans.get(gi)
         if cached is not None and cached.ids == ids and cached.structure == structure \
                 and cached.signature == _signature(active, cached.distributed):

@@ -37,6 +37,15 @@ def optim_class(impl: str, info) -> type:
     return info.optim_cls if impl == "torch" else getattr(fot, info.optim_cls.__name__)
 
 
+_SPARSE_ONLY = {o.optim_cls.__name__ for o in INFOS if o.only_supports_sparse_grads}
+
+
+def as_grad(opt, t: torch.Tensor) -> torch.Tensor:
+    """A gradient for ``opt``: sparse COO for optimizers that take only those (SparseAdam), as
+    torch's own tests hand them."""
+    return t.to_sparse() if type(opt).__name__ in _SPARSE_ONLY else t
+
+
 def sample_inputs(info, dtype=torch.float32):
     """The optimizer's sample configurations (torch's global switches foreach/fused/differentiable
     are not among them), forced onto torch's for-loop where torch has others."""
@@ -98,6 +107,8 @@ def _run_problem(opt, weight, bias, inp, schedulers=(), steps=20):
         opt.zero_grad()
         loss = (weight.mv(inp) + bias).pow(2).sum()
         loss.backward()
+        for p in (weight, bias):
+            p.grad = as_grad(opt, p.grad)
         return loss
 
     first = closure().item()
@@ -156,6 +167,8 @@ def test_tensor_lr_steps_like_a_float_lr(impl, info):
 @pytest.mark.parametrize("impl,info", cases())
 def test_complex_params_step_as_their_real_view(impl, info, isa):
     """A complex parameter steps as two independent reals (torch.view_as_real), both in torch and here."""
+    if not info.supports_complex:
+        pytest.skip(f"optim_db: {info.optim_cls.__name__} takes no complex params (its error inputs say so)")
     cls = optim_class(impl, info)
     for desc, kwargs in sample_inputs(info):
         g = torch.Generator().manual_seed(1)
@@ -183,7 +196,7 @@ def _step_with_grads(opt, params, steps, seed):
     g = torch.Generator().manual_seed(seed)
     for _ in range(steps):
         for p in params:
-            p.grad = torch.randn(p.shape, generator=g, dtype=p.dtype)
+            p.grad = as_grad(opt, torch.randn(p.shape, generator=g, dtype=p.dtype))
         opt.step()
 
 
@@ -369,24 +382,36 @@ def test_matches_torch_forloop_on_every_sample_configuration(info, dtype):
 
 @pytest.mark.parametrize("impl,info", cases())
 def test_sparse_gradients_where_torch_takes_them(impl, info):
-    """Optimizers optim_db marks as taking sparse gradients step them like torch's; the others
-    refuse them with torch's RuntimeError, nothing written."""
+    """Optimizers optim_db marks as taking sparse gradients step them like torch's; fastoptim's
+    Adam/AdamW take them too (lazy Adam: the rows named stepped as a dense Adam would step those
+    rows alone); the others refuse them with torch's RuntimeError, nothing written."""
     cls = optim_class(impl, info)
+    name = info.optim_cls.__name__
     g = torch.Generator().manual_seed(0)
     init = torch.randn(20, 4, generator=g)
-    p, ref = torch.nn.Parameter(init.clone()), torch.nn.Parameter(init.clone())
-    opt, ref_opt = cls([p]), info.optim_cls([ref])
+    p = torch.nn.Parameter(init.clone())
+    opt = cls([p])
     idx = torch.tensor([[1, 3, 3, 7]])
     values = torch.randn(4, 4, generator=g)
+    torch_takes = info.supports_sparse or info.only_supports_sparse_grads
+    takes = torch_takes or (impl == "fastoptim" and cls.descriptor.sparse_grads != "refused")
+    if torch_takes:
+        ref = torch.nn.Parameter(init.clone())
+    else:  # the rows named, as one dense param (the same rows every step: the same step counts)
+        rows = [1, 3, 7]
+        ref = torch.nn.Parameter(init[rows].clone())
+        dense = torch.sparse_coo_tensor(idx, values, (20, 4)).to_dense()[rows]
+    ref_opt = info.optim_cls([ref])
     for _ in range(3):
         p.grad = torch.sparse_coo_tensor(idx, values, (20, 4))
-        ref.grad = p.grad.clone()
-        if not info.supports_sparse:
+        if not takes:
             with pytest.raises(RuntimeError, match="does not support sparse gradients"):
                 opt.step()
             assert torch.equal(p.detach(), init)
             return
+        ref.grad = p.grad.clone() if torch_takes else dense.clone()
         opt.step()
         ref_opt.step()
-    torch.testing.assert_close(p, ref, rtol=1e-6, atol=1e-7)
+    got = p if torch_takes else p[rows]
+    torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-7, msg=name)
     assert torch.equal(p.detach()[0], init[0])  # rows without gradient do not move

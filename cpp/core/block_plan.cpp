@@ -15,6 +15,7 @@ std::size_t blocks_of(std::size_t n) { return (n + kBlock8Size - 1) / kBlock8Siz
 BlockPlan::BlockPlan(const std::string& rule, py::list params, py::dict codes, py::dict scales, bool maximize,
                      py::object options, std::uint32_t seed)
     : StepPlan(rule, params, maximize, options, BindParamsOnly{}), seed_(seed) {
+  takes_row_sparse_ = false;
   const RuleInfo& info = rule_info(rule_);
   const RuleSpec& spec = *info.spec;
   if (!info.block8_supports || !active_isa().rule[rule_].block8)

@@ -211,20 +211,69 @@ void StepPlan::load_grads(py::list grads, bool addresses) {
     throw py::value_error("grads: " + std::to_string(py::len(grads)) + " arrays for " + std::to_string(n) +
                           " params");
   std::vector<void*> ptrs(n);
+  grad_refs_.assign(n, ArrayRef{nullptr, 0, 0});
+  sparse_.resize(n);
+  bool any_sparse = false;
   for (std::size_t i = 0; i < n; ++i) {
     const Label gl{"grads", nullptr, i};
-    const ArrayRef g = addresses ? grad_at_address(grads[i], i, gl)
-                       : low_ >= 0 ? check_low_array(grads[i], gl, LowDtype(low_), false, params_[i])
-                                   : check_array(grads[i], gl, dtype_, false, params_[i]);
-    written_.check_disjoint(g, gl);
-    ptrs[i] = g.data;
+    sparse_[i].row_len = 0;
+    if (is_row_sparse(grads[i])) {
+      if (!takes_row_sparse_)
+        throw py::value_error(gl.str() + ": row-sparse gradients cannot step 8-bit block-wise state (its "
+                                         "blocks of 256 elements are coded together); use state_bits=32 or 16");
+      if (low_ >= 0)
+        throw py::type_error(gl.str() + ": row-sparse gradients need float32/float64 params (not 16-bit params "
+                                        "stepped through float32 masters)");
+      sparse_[i] = coalesce_rows(grads[i], seg_.offsets[i + 1] - seg_.offsets[i], dtype_, gl);
+      grad_refs_[i] = sparse_[i].values;
+      any_sparse = true;
+    } else {
+      grad_refs_[i] = addresses ? grad_at_address(grads[i], i, gl)
+                      : low_ >= 0 ? check_low_array(grads[i], gl, LowDtype(low_), false, params_[i])
+                                  : check_array(grads[i], gl, dtype_, false, params_[i]);
+    }
+    written_.check_disjoint(grad_refs_[i], gl);
+    ptrs[i] = grad_refs_[i].data;
   }
   for (std::size_t i = 0; i < n; ++i) seg_.ptrs[i][1] = ptrs[i];
+  sparse_step_ = any_sparse;
+  if (any_sparse) build_sparse_segments();
+}
+
+void StepPlan::build_sparse_segments() {
+  step_seg_.elem_size = seg_.elem_size;
+  step_seg_.offsets.assign(1, 0);
+  step_seg_.ptrs.clear();
+  step_seg_.bases.clear();
+  auto piece = [&](const std::array<void*, kMaxStreams>& ptrs, std::size_t base, std::size_t len) {
+    step_seg_.ptrs.push_back(ptrs);
+    step_seg_.bases.push_back(base);
+    step_seg_.offsets.push_back(step_seg_.offsets.back() + len);
+  };
+  for (std::size_t t = 0; t < seg_.ptrs.size(); ++t) {
+    const RowSparseGrad& sp = sparse_[t];
+    const std::size_t size = seg_.offsets[t + 1] - seg_.offsets[t];
+    if (sp.row_len == 0) {
+      if (size) piece(seg_.ptrs[t], seg_.offsets[t], size);
+      continue;
+    }
+    for (std::size_t j = 0; j < sp.rows.size(); ++j) {
+      const std::size_t first = sp.rows[j] * sp.row_len;
+      std::array<void*, kMaxStreams> ptrs{};
+      for (int k = 0; k < kMaxStreams; ++k)
+        ptrs[std::size_t(k)] = seg_.ptrs[t][std::size_t(k)]
+                                   ? static_cast<char*>(seg_.ptrs[t][std::size_t(k)]) + first * seg_.elem_size[std::size_t(k)]
+                                   : nullptr;
+      ptrs[1] = const_cast<void*>(sp.grad_rows[j]);
+      piece(ptrs, seg_.offsets[t] + first, sp.row_len);
+    }
+  }
 }
 
 GradStats StepPlan::grad_stats() const {
   require_loaded();
-  const std::size_t total = seg_.total();
+  const Segments& seg = active_seg();
+  const std::size_t total = seg.total();
   const std::size_t nblocks = (total + kStatBlock - 1) / kStatBlock;
   std::vector<double> partial(nblocks, 0.0), bad(nblocks, 0.0);
   const GradStatsFn stats = low_ >= 0 ? active_isa().grad_stats_low[low_] : active_isa().grad_stats[dtype_];
@@ -232,7 +281,7 @@ GradStats StepPlan::grad_stats() const {
     for (std::size_t b = lo / kStatBlock; b * kStatBlock < hi; ++b) {
       double lanes[16] = {};
       const std::size_t end = std::min((b + 1) * kStatBlock, total);
-      seg_.for_each_piece(b * kStatBlock, end, 1, 2, [&](void* const* s, std::size_t cnt, std::size_t) {
+      seg.for_each_piece(b * kStatBlock, end, 1, 2, [&](void* const* s, std::size_t cnt, std::size_t) {
         stats(s[1], cnt, lanes, &bad[b]);
       });
       partial[b] = pairwise_lane_sum(lanes);
@@ -283,10 +332,7 @@ void StepPlan::bind(py::handle obj, const ArrayRef& ref, const Label& label) {
 
 void StepPlan::check_grads_disjoint(const WrittenRanges& other) const {
   require_loaded();
-  for (std::size_t i = 0; i < num_tensors(); ++i) {
-    const std::size_t size = seg_.offsets[i + 1] - seg_.offsets[i];
-    other.check_disjoint(ArrayRef{seg_.ptrs[i][1], size, size * seg_.elem_size[1]}, Label{"grads", nullptr, i});
-  }
+  for (std::size_t i = 0; i < num_tensors(); ++i) other.check_disjoint(grad_refs_[i], Label{"grads", nullptr, i});
 }
 
 void StepPlan::load(py::list grads, py::handle hyper, std::int64_t step, bool addresses) {
@@ -322,8 +368,9 @@ void StepPlan::apply(double gmul) {
   const std::uint32_t key = mix32(seed_ ^ mix32(std::uint32_t(step_) * 0x9e3779b1U));
   {
     py::gil_scoped_release nogil;
-    parallel_ranges(seg_.total(), 64 / seg_.elem_size[0], [&](std::size_t lo, std::size_t hi) {
-      seg_.for_each_piece(lo, hi, 0, nstreams, [&](void* const* s, std::size_t cnt, std::size_t first) {
+    const Segments& seg = active_seg();
+    parallel_ranges(seg.total(), 64 / seg.elem_size[0], [&](std::size_t lo, std::size_t hi) {
+      seg.for_each_piece(lo, hi, 0, nstreams, [&](void* const* s, std::size_t cnt, std::size_t first) {
         kernel(scalars.bytes, s, cnt, first, key);
       });
     });

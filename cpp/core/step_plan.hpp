@@ -13,6 +13,7 @@
 #include <pybind11/pybind11.h>
 
 #include "core/buffers.hpp"
+#include "core/row_sparse.hpp"
 #include "core/rule_registry.hpp"
 #include "core/segments.hpp"
 
@@ -50,6 +51,8 @@ class StepPlan {
   // With addresses=true, grads holds integer addresses instead of arrays (fastoptim.torch's
   // lean path): the caller guarantees that each addresses a C-contiguous buffer with its
   // param's dtype and shape; null, misaligned and aliasing addresses are still refused.
+  // Any entry may instead be a row-sparse gradient, a tuple (indices, values) (core/row_sparse.hpp):
+  // only the rows it names are stepped (float32/float64 params; not with 8-bit state).
   void load(py::list grads, py::handle hyper, std::int64_t step, bool addresses = false);
   GradStats grad_stats() const;
   virtual void apply(double gmul);
@@ -59,6 +62,8 @@ class StepPlan {
   const WrittenRanges& written() const { return written_; }
 
   std::size_t numel() const { return seg_.total(); }
+  // Elements the loaded step writes (fewer than numel() with row-sparse gradients).
+  std::size_t step_numel() const { return active_seg().total(); }
   std::size_t num_tensors() const { return seg_.ptrs.size(); }
   const char* dtype() const { return dtype_name(dtype_); }
   py::object mixed_dtype() const {
@@ -83,10 +88,14 @@ class StepPlan {
   void bind(py::handle obj, const ArrayRef& ref, const Label& label);
   // Binds scalar state j (a list of 1-element arrays: one, or one per param).
   void bind_scalar_state(int j, py::handle lists, const char* what);
+  // The pieces the loaded step walks: every tensor whole, or with row-sparse gradients the rows
+  // they name.
+  const Segments& active_seg() const { return sparse_step_ ? step_seg_ : seg_; }
 
  private:
   void bind_outputs(py::handle outputs);
   void load_grads(py::list grads, bool addresses);
+  void build_sparse_segments();
   ArrayRef grad_at_address(py::handle address, std::size_t i, const Label& label) const;
 
  protected:
@@ -108,6 +117,14 @@ class StepPlan {
   ScalarState scalar_state_now_, next_scalar_state_;
   std::int64_t step_ = 0;
   bool loaded_ = false;
+  // Whether the plan's kernels can step rows alone (not 8-bit block-wise state).
+  bool takes_row_sparse_ = true;
+  // The loaded step's gradients as memory ranges (alias checks), its row-sparse gradients by
+  // tensor (row_len 0: dense), and the pieces it walks when any is row-sparse.
+  std::vector<ArrayRef> grad_refs_;
+  std::vector<RowSparseGrad> sparse_;
+  Segments step_seg_;
+  bool sparse_step_ = false;
 
  private:
   friend class PlanClaim;

@@ -14,6 +14,7 @@ from . import data, models, ops, rules, schedules
 from ._version import __version__
 from .flat_params import FlatParams
 from .optimizer import Optimizer, StepResult
+from .row_sparse import RowSparse
 from .rule_classes import CLASSES
 from .runtime import active_isa, get_num_threads, info, set_num_threads, supported_isas, use_isa
 from .training import EarlyStopping, History, SweepResult, fit, lr_sweep
@@ -22,7 +23,7 @@ from .training import EarlyStopping, History, SweepResult, fit, lr_sweep
 globals().update(CLASSES)
 
 __all__ = [
-    "__version__", "Optimizer", "StepResult", "FlatParams", "set_num_threads", "get_num_threads", "use_isa",
-    "active_isa", "supported_isas", "info", "fit", "History", "EarlyStopping", "lr_sweep", "SweepResult", "data",
-    "models", "ops", "schedules", "rules", *CLASSES,
+    "__version__", "Optimizer", "StepResult", "RowSparse", "FlatParams", "set_num_threads", "get_num_threads",
+    "use_isa", "active_isa", "supported_isas", "info", "fit", "History", "EarlyStopping", "lr_sweep", "SweepResult",
+    "data", "models", "ops", "schedules", "rules", *CLASSES,
 ]

@@ -1,7 +1,8 @@
 """How the user's ``params`` argument is laid out, so that ``step(grads)`` can take gradients
 in the same layout and hand each parameter group a flat list of arrays.
 
-Accepted layouts (mirrored by ``grads``):
+Accepted layouts (mirrored by ``grads``; any single gradient may instead be row-sparse, an
+``(indices, values)`` pair, see :mod:`fastoptim.row_sparse`):
 
 * one array                      -> grads: one array
 * a list/tuple of arrays         -> grads: a list/tuple of the same length
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .flat_params import FlatParams
+from .row_sparse import RowSparse
 
 
 @dataclass
@@ -55,6 +57,8 @@ class GroupLayout:
         naming ``where`` if they do not mirror the params."""
         if self.kind == "list" and type(grads) is list and len(grads) == len(self.arrays):
             return grads  # the common case, checked array by array in C++
+        if isinstance(grads, RowSparse) and len(self.arrays) == 1 and self.kind != "flat":
+            return [grads]  # the one param's row-sparse gradient, not wrapped in a list
         if self.kind == "flat":
             assert self.flat is not None
             if grads is None or grads is self.flat or grads is self.flat.grad:
@@ -66,8 +70,8 @@ class GroupLayout:
         if grads is None:
             raise TypeError(f"{where}: gradients are required (got None)")
         if self.kind == "array":
-            if isinstance(grads, np.ndarray):
-                return [grads]
+            if isinstance(grads, np.ndarray) or (isinstance(grads, tuple) and len(grads) == 2):
+                return [grads]  # an array, or a row-sparse (indices, values) pair
             if isinstance(grads, (list, tuple)) and len(grads) == 1:
                 return list(grads)
             raise TypeError(f"{where}: expected one array like params, got {type(grads).__name__}")

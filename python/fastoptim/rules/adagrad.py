@@ -26,25 +26,9 @@ def _numpy_peer(kw, p, grads):
     return step
 
 
-def _torch_sparse_step(param, grad, state, group, check_only: bool) -> None:
-    """torch.optim.Adagrad's step from a sparse gradient (an embedding's): only the rows present
-    are touched, duplicate indices summed (coalesced) first, in torch's own operations."""
-    import torch
-
-    if group["weight_decay"] != 0:
+def _sparse_check(group: Group) -> None:
+    if group["weight_decay"] != 0:  # torch's refusal, word for word
         raise RuntimeError("weight_decay option is not compatible with sparse gradients")
-    if check_only:
-        return
-    if group.get("maximize"):
-        grad = -grad
-    state["step"] += 1
-    lr = float(group["lr"])
-    clr = lr / (1 + (state["step"].item() - 1) * group["lr_decay"])
-    grad = grad.coalesce()
-    indices, values = grad._indices(), grad._values()
-    state["sum"].add_(torch.sparse_coo_tensor(indices, values.pow(2), grad.size()))
-    std = state["sum"].sparse_mask(grad)._values().sqrt_().add_(group["eps"])
-    param.add_(torch.sparse_coo_tensor(indices, values / std, grad.size()), alpha=-clr)
 
 
 DESCRIPTOR = RuleDescriptor(
@@ -68,5 +52,6 @@ DESCRIPTOR = RuleDescriptor(
     eager_state=True,
     bench=(BenchCase("adagrad", "Adagrad", dict(lr=1e-2)),),
     numpy_peer=_numpy_peer,
-    torch_sparse_step=_torch_sparse_step,
+    sparse_grads="rows",
+    sparse_check=_sparse_check,
 )

@@ -41,7 +41,12 @@ DESCRIPTOR = RuleDescriptor(
         v̂  = max(v̂, v)                                 (amsgrad; used in place of v)
         p  = p − lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + eps)
 
-    Bias corrections are computed once per step in double. eps is outside the square root.""",
+    Bias corrections are computed once per step in double. eps is outside the square root.
+
+    Row-sparse gradients (``(indices, values)`` in the NumPy API, sparse COO tensors from
+    ``nn.Embedding(sparse=True)`` in fastoptim.torch, which torch.optim.Adam refuses) step only
+    the rows named, with the param's step count: the rows not named, their moments included, are
+    untouched (lazy Adam; duplicate indices summed).""",
     args=(
         Arg("lr", 1e-3), Arg("betas", (0.9, 0.999), kind="pair"), Arg("eps", 1e-8), Arg("weight_decay", 0.0),
         Arg("amsgrad", False, kind="bool"),
@@ -62,4 +67,5 @@ DESCRIPTOR = RuleDescriptor(
     bench=(BenchCase("adam", "Adam", dict(lr=1e-3)), BenchCase("adamw", "AdamW", dict(lr=1e-3)),
            BenchCase("adam_amsgrad", "Adam", dict(lr=1e-3, amsgrad=True))),
     numpy_peer=_numpy_peer,
+    sparse_grads="rows",
 )

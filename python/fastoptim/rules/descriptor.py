@@ -118,9 +118,18 @@ class RuleDescriptor:
             (schedule-free): (state buffer, weight(group, to_train)); ``train()`` sets every param
             to ``lerp(param, state[buffer], weight(group, True))``, ``eval()`` likewise with
             ``False``; a step needs train mode.
-        torch_sparse_step: for a rule torch.optim steps with sparse gradients (Adagrad): one
-            param's step from a sparse COO gradient with torch's semantics, as
-            ``f(param, grad, state, group, check_only)``; ``check_only`` validates and writes nothing.
+        torch_sparse_step: for a rule whose sparse gradients fastoptim.torch hands to torch's own
+            operations (SGD, whose momentum buffer torch keeps sparse): one param's step from a
+            sparse COO gradient with torch's semantics, as ``f(param, grad, state, group,
+            check_only)``; ``check_only`` validates and writes nothing.
+        sparse_grads: how fastoptim.torch takes sparse COO gradients (the NumPy API and ``ops``
+            take row-sparse ``(indices, values)`` gradients for every rule): "refused" (torch's
+            RuntimeError), "rows" (only the rows named are stepped, by the rule's kernel; duplicate
+            indices summed), "only" (as "rows", and dense gradients refused: SparseAdam).
+        sparse_check: validation of a group stepped from sparse gradients (Adagrad refuses
+            weight_decay, as torch does); raises what torch raises.
+        int_step: torch keeps the step count as a Python int (SparseAdam), not a tensor.
+        takes_complex: torch's class takes complex params (SparseAdam refuses them).
     """
 
     rule: str
@@ -139,6 +148,10 @@ class RuleDescriptor:
     train_eval: tuple[str, Callable[[Group, bool], float]] | None = None
     scalar_state_dtype: str = "float32"
     torch_sparse_step: Callable[..., None] | None = None
+    sparse_grads: str = "refused"
+    sparse_check: Callable[[Group], None] | None = None
+    int_step: bool = False
+    takes_complex: bool = True
 
     def buffers_for(self, group: Group) -> list[Buffer]:
         """The buffers a group with these options keeps, in spec order."""

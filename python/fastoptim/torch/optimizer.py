@@ -3,6 +3,7 @@ as one C++ call, torch's state layout (see the package docstring)."""
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,14 +32,15 @@ def _scalar_dtype() -> torch.dtype:
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
-def _check_param(p: torch.Tensor, where: str) -> None:
+def _check_param(p: torch.Tensor, where: str, owner: str = "fastoptim.torch") -> None:
     if not isinstance(p, torch.Tensor):
         raise TypeError(f"{where}: expected a torch.Tensor, got {type(p).__name__}")
     p = local(p)  # a DTensor (FSDP2): its shard is what this process steps
     if p.device.type != "cpu":
         raise ValueError(f"{where}: is on {p.device}; fastoptim.torch steps CPU tensors (use torch.optim there)")
     if p.layout != torch.strided:
-        raise ValueError(f"{where}: has layout {p.layout}; only dense (strided) tensors are supported")
+        raise ValueError(f"{where}: has layout {p.layout}; {owner} requires dense parameter tensors (sparse "
+                         "gradients of dense params are another matter: see the class's docstring)")
     if p.dtype not in _DTYPES:
         raise ValueError(f"{where}: has dtype {p.dtype}; fastoptim.torch steps float32 and float64 (and "
                          "complex64/complex128 as pairs of them, float16/bfloat16 in float32)")
@@ -107,6 +109,7 @@ class _FastOptimizer(torch.optim.Optimizer):
         if defaults.get("differentiable"):
             raise ValueError("differentiable: fastoptim.torch steps outside autograd; use torch.optim")
         self._init_runtime()
+        self._group_keys = frozenset(defaults)  # the options every group of this class has
         super().__init__(params, defaults)
         self._wrap_state()
         share_cores_between_ranks()
@@ -147,7 +150,11 @@ class _FastOptimizer(torch.optim.Optimizer):
                             "of tensors in sets will change between runs. Please use a list instead.")
         params = [params] if isinstance(params, torch.Tensor) else list(params)
         for i, p in enumerate(params):  # (name, tensor) pairs: model.named_parameters(), as torch >= 2.6
-            _check_param(p[1] if isinstance(p, tuple) and len(p) == 2 else p, f"param_groups[{gi}]['params'][{i}]")
+            q = p[1] if isinstance(p, tuple) and len(p) == 2 else p
+            _check_param(q, f"param_groups[{gi}]['params'][{i}]", type(self).__name__)
+            if not self.descriptor.takes_complex and q.is_complex():
+                raise ValueError(f"Complex params at indices [[{gi}, {i}]]: {type(self).__name__} does not support "
+                                 "complex parameters")
         param_group = {**param_group, "params": params}
         group_defaults = {**self.defaults, **param_group}
         maximize, options = self._flags(group_defaults)
@@ -232,7 +239,8 @@ class _FastOptimizer(torch.optim.Optimizer):
                                                 if isinstance(value, dict) else value.detach().clone())
             for group in self.param_groups:  # a checkpoint of torch.optim (or an older torch) lacks some
                 for key, value in self.defaults.items():
-                    group.setdefault(key, value)
+                    if key in self._group_keys:  # not what torch's base adds to defaults on load
+                        group.setdefault(key, value)
                 for p in group["params"]:  # state buffers in this optimizer's format (state_bits, masters)
                     if p in self.state:
                         self._check_state(p, self.state[p], group, partial=True)
@@ -265,11 +273,13 @@ class _FastOptimizer(torch.optim.Optimizer):
             if type(self.__dict__.get("state")) is not StateTable:  # optimizer.state was reassigned
                 self._wrap_state()
             plans, addresses, hypers, steps, counters, shadowed = [], [], [], [], [], []
+            int_steps: list[_Plan] = []
             sparse = self._sparse_params()  # checked before anything is written
             for gi, group in enumerate(self.param_groups):
                 active = [p for p in group["params"] if p.grad is not None and not (sparse and p in sparse)]
                 if not active:
                     continue
+                self._check_grad_layouts(group, active)
                 hyper = group  # C++ reads the hyperparameters from the group by name
                 for part in self._group_plans(gi, group, active):
                     plans.append(part.plan)
@@ -277,11 +287,15 @@ class _FastOptimizer(torch.optim.Optimizer):
                     # again when a plan is built); the kernel reads the gradient in place, or a
                     # copy where its layout differs from the param's.
                     addresses.append([g.data_ptr() if b.contiguous and not b.distributed
-                                      and (g := b.param.grad).is_contiguous() and g.layout == torch.strided
-                                      else self._grad_address(b) for b in part.bindings])
+                                      and (g := b.param.grad).layout == torch.strided and g.is_contiguous()
+                                      else self._grad_entry(b) for b in part.bindings])
                     hypers.append(hyper)
                     steps.append(self._kernel_step(part))
                     counters.extend(part.counters)
+                    if self.descriptor.int_step:  # torch's int step: read now, written back after
+                        for p, c in zip(part.params, part.counters):
+                            c[0] = int(self.state[p]["step"])
+                        int_steps.append(part)
                     if part.copied:
                         shadowed.extend(part.copied)
             if plans:
@@ -293,6 +307,9 @@ class _FastOptimizer(torch.optim.Optimizer):
                                               addresses=True)
                 for b in shadowed:
                     b.copy_out()
+                for part in int_steps:
+                    for p, c in zip(part.params, part.counters):
+                        self.state[p]["step"] = int(c[0])
                 self.last_grad_norm = norm
             if plans:
                 self._update_ema()
@@ -429,7 +446,7 @@ class _FastOptimizer(torch.optim.Optimizer):
                     self._momentum_steps[p] = np.ones(1, np.int64)
             return
         if "step" not in state:
-            state["step"] = torch.tensor(0.0, dtype=_scalar_dtype())
+            state["step"] = 0 if d.int_step else torch.tensor(0.0, dtype=_scalar_dtype())
         names = _core.rule_spec(self._rule)["scalar_state"]
         if any(n not in state for n in names):
             start = _core.rule_start_scalar_state(self._rule, self._hyper(group))
@@ -446,9 +463,12 @@ class _FastOptimizer(torch.optim.Optimizer):
         return int(part.counters[0][0]) + 1
 
     def _counters(self, params: list[torch.Tensor]) -> list[np.ndarray]:
-        """The step counts the C++ step advances: torch's ``state[p]["step"]`` tensors, in place."""
+        """The step counts the C++ step advances: torch's ``state[p]["step"]`` tensors, in place
+        (where torch keeps a Python int, SparseAdam's, an array synced around each step)."""
         if self.descriptor.stepless:
             return [self._momentum_steps[p] for p in params if p in self._momentum_steps]
+        if self.descriptor.int_step:
+            return [np.array([int(self.state[p]["step"])], np.int64) for p in params]
         out = []
         for p in params:
             state = self.state[p]
@@ -526,11 +546,43 @@ class _FastOptimizer(torch.optim.Optimizer):
         self._plans[gi] = _GroupPlans(ids, structure, signature, plans, distributed)
         return plans
 
-    def _grad_address(self, b: Binding) -> int:
-        g = b.grad
-        if g.layout != torch.strided:
+    def _check_grad_layouts(self, group: dict[str, Any], active: list[torch.Tensor]) -> None:
+        """Before anything is written: dense gradients for rules that take only sparse ones
+        (SparseAdam), sparse ones only for rules that take them, in groups that allow them."""
+        how = self.descriptor.sparse_grads
+        sparse = [p for p in active if p.grad.layout != torch.strided]
+        if how == "only" and len(sparse) < len(active):
+            raise RuntimeError(f"{type(self).__name__} does not support dense gradients, please consider Adam instead")
+        if not sparse:
+            return
+        if how == "refused" or any(p.grad.layout != torch.sparse_coo for p in sparse):
             raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-        return b.grad_address(g)
+        if self.descriptor.sparse_check is not None:
+            self.descriptor.sparse_check(group)
+
+    def _grad_entry(self, b: Binding) -> int | tuple[np.ndarray, np.ndarray]:
+        """The gradient as the C++ step takes it: an address (copied first where its layout
+        differs from the param's), or for a sparse COO gradient the pair (row indices, value
+        rows) whose rows alone are stepped, duplicates summed (core/row_sparse.hpp)."""
+        g = b.grad
+        if g.layout == torch.strided:
+            return b.grad_address(g)
+        p = b.param
+        if b.distributed or b.widened or b.writes_param or p.is_complex() or not b.layout_like().is_contiguous():
+            # the rows a sparse gradient names must be rows of the memory the kernel steps: the
+            # param's own (contiguous), or its contiguous work copy (a param with gaps)
+            raise RuntimeError(f"{type(self).__name__}: sparse gradients step the rows they name in the param's "
+                               f"memory: the param must be a float32/float64 tensor in row-major order, or one "
+                               f"with gaps (stepped through a contiguous copy), and not a DTensor shard, 16-bit "
+                               f"or complex; got {p.dtype}, shape {tuple(p.shape)}, strides {p.stride()}")
+        indices, values = g._indices(), g._values()
+        k = g.sparse_dim()
+        if k == 1:
+            rows = indices[0]
+        else:  # the first k dims as one row number, row-major
+            strides = torch.tensor([math.prod(p.shape[j + 1:k]) for j in range(k)], dtype=indices.dtype)
+            rows = (indices * strides[:, None]).sum(0)
+        return rows.contiguous().numpy(), values.contiguous().numpy()
 
     def _state_memory(self, b: Binding, name: str) -> torch.Tensor:
         """State ``name`` of ``b``'s param as flat memory in the layout the kernel steps the param

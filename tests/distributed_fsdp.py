@@ -130,7 +130,8 @@ def checkpointed(name: str, impl: str, offload: bool, world: int, rank: int, out
 
 def dense_classes() -> list[str]:
     """The registry's classes that step dense gradients: all but SparseAdam, whose sparse ones
-    (row-sparse, stepped in the param's own memory) a DTensor shard cannot take."""
+    (row-sparse, stepped in the param's own memory) a DTensor shard cannot take. (Muon and
+    Adafactor, outside the registry, refuse DTensor shards: their steps need whole matrices.)"""
     return [name for name, cls in fot.CLASSES.items() if cls.descriptor.sparse_grads != "only"]
 
 

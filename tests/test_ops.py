@@ -16,7 +16,8 @@ def data(n=257, seed=0):
 
 
 def test_one_op_per_registered_rule():
-    assert sorted(ops.__all__) == sorted([*(f"{r}_" for r in REGISTRY), "ema_"])  # and the average of weights
+    # and the average of weights, and Muon (not an element-wise rule: tests/test_muon.py)
+    assert sorted(ops.__all__) == sorted([*(f"{r}_" for r in REGISTRY), "ema_", "muon_"])
 
 
 @pytest.mark.parametrize("cls_name,kwargs", CLASS_CASES, ids=CLASS_IDS)

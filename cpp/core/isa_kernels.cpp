@@ -40,6 +40,7 @@ namespace {
 #include "core/grad_stats.hpp"
 #include "core/stream_probe.hpp"
 #include "core/ema.hpp"
+#include "matrix/muon.hpp"
 static_assert(kBlock8 == kBlock8Size, "block size of the 8-bit state");
 
 // Bulk conversions (tests, and creating or reading float32 masters).
@@ -136,6 +137,11 @@ const IsaTable& table() {
       {grad_stats<float>, grad_stats<double>},
       stream_probe,
       {ema_update<float>, ema_update<double>},
+      {{{muon_momentum<float, BF16>, muon_momentum<float, MuonF32>},
+        {muon_momentum<double, BF16>, muon_momentum<double, MuonF32>}},
+       {{muon_apply<float, BF16>, muon_apply<float, MuonF32>}, {muon_apply<double, BF16>, muon_apply<double, MuonF32>}},
+       muon_blend_bf16,
+       muon_div_bf16},
   };
   return t;
 }

@@ -18,6 +18,18 @@ constexpr int kNumRules = 0 FASTOPTIM_RULES(FASTOPTIM_COUNT_RULE);
 using GradStatsFn = void (*)(const void* grad, std::size_t n, double* lanes, double* bad);
 using ProbeFn = void (*)(float* const* rw, int n_rw, const float* g, std::size_t n);
 using EmaFn = void (*)(void* avg, const void* param, std::size_t n, double decay, bool copy);
+using MuonMomentumFn = void (*)(void* buf, const void* grad, void* update, std::size_t n, double momentum,
+                                bool nesterov);
+using MuonApplyFn = void (*)(void* param, const void* update, std::size_t n, double decay, double neg_lr);
+
+// Muon's element-wise passes (matrix/muon.hpp), by the params' dtype and the update's storage:
+// [dtype][0] bfloat16 bits (fastoptim.torch), [dtype][1] bfloat16 values in float32 (NumPy API).
+struct MuonKernels {
+  MuonMomentumFn momentum[kNumDtypes][2];
+  MuonApplyFn apply[kNumDtypes][2];
+  void (*blend_bf16)(float* out, const float* prod, const float* base, std::size_t n, double alpha, double beta);
+  void (*div_bf16)(float* x, std::size_t n, double divisor);
+};
 
 // One rule's kernels in one ISA copy; null where the rule lacks the format.
 struct RuleKernels {
@@ -41,6 +53,7 @@ struct IsaTable {
   GradStatsFn grad_stats[kNumDtypes];
   ProbeFn probe;
   EmaFn ema[kNumDtypes];  // averages of weights (core/ema.hpp)
+  MuonKernels muon;       // Muon's passes around Newton–Schulz (matrix/muon.hpp)
 };
 
 #define FASTOPTIM_DECLARE_ISA(ns) \

@@ -13,6 +13,7 @@ multithreaded C++ kernels::
 from . import data, models, ops, rules, schedules
 from ._version import __version__
 from .flat_params import FlatParams
+from .muon import Muon
 from .optimizer import Optimizer, StepResult
 from .row_sparse import RowSparse
 from .rule_classes import CLASSES
@@ -25,5 +26,5 @@ globals().update(CLASSES)
 __all__ = [
     "__version__", "Optimizer", "StepResult", "RowSparse", "FlatParams", "set_num_threads", "get_num_threads",
     "use_isa", "active_isa", "supported_isas", "info", "fit", "History", "EarlyStopping", "lr_sweep", "SweepResult",
-    "data", "models", "ops", "schedules", "rules", *CLASSES,
+    "data", "models", "ops", "schedules", "rules", *CLASSES, "Muon",
 ]

@@ -153,6 +153,14 @@ class Optimizer:
                                   or not 0.0 <= decay <= 1.0):
             raise ValueError(f"invalid ema_decay: {decay!r} (must be None or in [0, 1])")
 
+    def _state_names(self) -> tuple[str, ...]:
+        """Every per-element state buffer the optimizer may keep (checkpoints hold no others)."""
+        return tuple(_core.rule_state_names(self.rule))
+
+    def _scalar_state_names(self) -> tuple[str, ...]:
+        """The scalar state (one number per group: NAdam's mu_product...)."""
+        return tuple(_core.rule_spec(self.rule)["scalar_state"])
+
     def _kernel_step(self, gs: _GroupState) -> int:
         """The 1-based step number the kernel is given for the coming step."""
         if self.descriptor.stepless:  # the kernel copies the gradient into a fresh buffer on step 1
@@ -449,8 +457,8 @@ class Optimizer:
                              "(its params are not 16-bit)")
         gs = _GroupState(old.layout, np.array([step], np.int64), masters=masters)
         fill = self._state_fill(new_group)
-        names = set(_core.rule_state_names(self.rule))
-        scalar_names = _core.rule_spec(self.rule)["scalar_state"]
+        names = set(self._state_names())
+        scalar_names = self._scalar_state_names()
         for i, e in enumerate(entries):
             unknown = set(e) - names - set(scalar_names) - {"step", "master_param", "ema", "ema_steps"}
             if unknown:

@@ -50,9 +50,10 @@ import torch
 from .. import _core
 from ..runtime import threads_chosen
 from .classes import CLASSES
+from .muon import Muon
 
 if not threads_chosen():  # the same count as torch's pool (a rank's share: rank_threads.py)
     _core.set_num_threads(max(1, torch.get_num_threads()))
 
 globals().update(CLASSES)
-__all__ = list(CLASSES)
+__all__ = [*CLASSES, "Muon"]

@@ -15,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   fastoptim::register_formats(m);
   fastoptim::register_runtime(m);
   fastoptim::register_ops(m);
+  fastoptim::register_adafactor(m);
 }

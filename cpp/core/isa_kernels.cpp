@@ -40,6 +40,7 @@ namespace {
 #include "core/grad_stats.hpp"
 #include "core/stream_probe.hpp"
 #include "core/ema.hpp"
+#include "matrix/adafactor_kernels.hpp"
 static_assert(kBlock8 == kBlock8Size, "block size of the 8-bit state");
 
 // Bulk conversions (tests, and creating or reading float32 masters).
@@ -136,6 +137,7 @@ const IsaTable& table() {
       {grad_stats<float>, grad_stats<double>},
       stream_probe,
       {ema_update<float>, ema_update<double>},
+      {adafactor_kernels<float>(), adafactor_kernels<double>()},
   };
   return t;
 }

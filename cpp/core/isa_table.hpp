@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "core/rule_types.hpp"
+#include "matrix/adafactor_types.hpp"
 #include "rule_names.hpp"  // generated: FASTOPTIM_RULES(X), one X(name) per cpp/rules/<name>.hpp
 
 namespace fastoptim {
@@ -41,6 +42,7 @@ struct IsaTable {
   GradStatsFn grad_stats[kNumDtypes];
   ProbeFn probe;
   EmaFn ema[kNumDtypes];  // averages of weights (core/ema.hpp)
+  AdafactorKernels adafactor[kNumDtypes];  // matrix/adafactor_kernels.hpp
 };
 
 #define FASTOPTIM_DECLARE_ISA(ns) \

@@ -12,6 +12,7 @@ multithreaded C++ kernels::
 
 from . import data, models, ops, rules, schedules
 from ._version import __version__
+from .adafactor import Adafactor
 from .flat_params import FlatParams
 from .optimizer import Optimizer, StepResult
 from .rule_classes import CLASSES
@@ -24,5 +25,5 @@ globals().update(CLASSES)
 __all__ = [
     "__version__", "Optimizer", "StepResult", "FlatParams", "set_num_threads", "get_num_threads", "use_isa",
     "active_isa", "supported_isas", "info", "fit", "History", "EarlyStopping", "lr_sweep", "SweepResult", "data",
-    "models", "ops", "schedules", "rules", *CLASSES,
+    "models", "ops", "schedules", "rules", "Adafactor", *CLASSES,
 ]

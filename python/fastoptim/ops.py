@@ -80,3 +80,8 @@ def ema_(averages: Arrays, params: Arrays, *, decay: float, first: bool = False)
 
 
 __all__ = [*__all__, "ema_"]
+
+
+from .adafactor import adafactor_  # noqa: E402  (not a registry rule: matrix-shaped state)
+
+__all__ = [*__all__, "adafactor_"]

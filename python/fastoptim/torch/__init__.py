@@ -49,10 +49,11 @@ import torch
 
 from .. import _core
 from ..runtime import threads_chosen
+from .adafactor import Adafactor
 from .classes import CLASSES
 
 if not threads_chosen():  # the same count as torch's pool (a rank's share: rank_threads.py)
     _core.set_num_threads(max(1, torch.get_num_threads()))
 
 globals().update(CLASSES)
-__all__ = list(CLASSES)
+__all__ = [*CLASSES, "Adafactor"]

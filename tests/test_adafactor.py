@@ -11,7 +11,6 @@ import pytest
 from conftest import on_every_isa_and_thread_count
 
 import fastoptim as fo
-from fastoptim import _core
 
 SHAPES = [(37,), (), (64, 33), (3, 5, 7), (1, 300), (2, 3, 4, 5)]
 
@@ -151,8 +150,8 @@ def test_bad_grads_change_nothing(rng):
 def test_op_checks_state_buffers_by_name():
     p, g = np.zeros((4, 3), np.float32), np.ones((4, 3), np.float32)
     with pytest.raises(ValueError, match=r"row_vars\[0\]"):
-        fo.ops.adafactor_([p], [g], {"row_var": [np.zeros((4, 3), np.float32)], "col_var": [np.zeros((1, 3), np.float32)]},
-                          step=1)
+        fo.ops.adafactor_([p], [g], {"row_var": [np.zeros((4, 3), np.float32)],
+                                     "col_var": [np.zeros((1, 3), np.float32)]}, step=1)
     with pytest.raises(ValueError, match=r"variances\[0\]"):
         fo.ops.adafactor_([p], [g], {"row_var": [np.zeros((4, 1), np.float32)],
                                      "col_var": [np.zeros((1, 3), np.float32)],

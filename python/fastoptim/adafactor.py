@@ -138,7 +138,7 @@ class Adafactor(Optimizer):
         with self._lock:
             per_group = self._split_grads(grads)
             params, gl, rows, cols, variances, counters, hypers, index = [], [], [], [], [], [], [], []
-            for gi, (group, gs, g) in enumerate(zip(self.param_groups, self._groups, per_group)):
+            for group, gs, g in zip(self.param_groups, self._groups, per_group):
                 self._sync_plan(group, gs)
                 if not gs.layout.arrays:
                     continue

@@ -169,7 +169,8 @@ class Adafactor(_FastOptimizer):
                 if not fast:
                     continue
                 lr = group["lr"]
-                hyper = {**group, "lr": float(lr) if isinstance(lr, torch.Tensor) else lr, "eps": (eps1, group["eps"][1])}
+                hyper = {**group, "lr": float(lr) if isinstance(lr, torch.Tensor) else lr,
+                         "eps": (eps1, group["eps"][1])}
                 hypers.append(adafactor_hyper(hyper, np.float64))
                 for p in fast:
                     state = self.state[p]

@@ -6,9 +6,10 @@
 // Per tensor and step t (G = ±grad, maximize flips the sign):
 //   ρ = min(lr, 1/√t),  α = max(ε2, ‖p‖/√numel)·ρ,  w = t^beta2_decay  (= 1 − β̂2)
 //   ≥ 2 dims:  R = lerp(R, mean_c G², w),  C = lerp(C, mean_r G², w)   (per leading index)
-//              V[r,c] = R[r]·C[c] / max(mean_r R, ε1)
+//              V[r,c] = R[r]·C[c] / m,  m = max(mean_r R, ε1)
 //   else:      V = lerp(V, G·G, w)
-//   U = G · 1/√max(V, ε1²),  denom = max(1, ‖U‖/(√numel·d))
+//   U = G · 1/√max(V, ε1²)   (factored: min(R^(-1/2)·(C/m)^(-1/2), 1/ε1), no per-element division)
+//   denom = max(1, ‖U‖/(√numel·d))
 //   p = p·(1 − lr·λ) − (α/denom)·U
 // in the dtype's arithmetic in torch's order of operations; the sums of squares in double.
 #pragma once
@@ -66,8 +67,8 @@ void af_vec_stats(const void* param, const void* grad, void* variance, std::size
 }
 
 template <class T>
-double af_factors(void* row_var, void* col_var, const double* row_sums, const double* col_sums, std::size_t rows,
-                  std::size_t cols, double w, double eps1) {
+double af_factors(void* row_var, void* col_var, void* inv_col, const double* row_sums, const double* col_sums,
+                  std::size_t rows, std::size_t cols, double w, double eps1) {
   T* rv = static_cast<T*>(row_var);
   T* cv = static_cast<T*>(col_var);
   const T wt = T(w), omw = T(1) - wt;
@@ -83,25 +84,45 @@ double af_factors(void* row_var, void* col_var, const double* row_sums, const do
   double sum = 0.0;
   for (std::size_t r = 0; r < rows; ++r) sum += double(rv[r]);
   const T mean = T(sum / double(rows)), e = T(eps1);
-  return double(mean < e ? e : mean);
+  const T m = mean < e ? e : mean;
+  // 1/√(C[c]/m), in double, rounded once: V[r,c]^(-1/2) = R[r]^(-1/2)·(C[c]/m)^(-1/2).
+  T* ic = static_cast<T*>(inv_col);
+  for (std::size_t c = 0; c < cols; ++c) ic[c] = T(1.0 / root(double(cv[c]) / double(m)));
+  return double(m);
+}
+
+// 1/√max(V, ε1²) of a factored tensor without a division or square root per element:
+// min(R[r]^(-1/2)·(C[c]/m)^(-1/2), 1/√(ε1²)) with both factors rounded once from double (a few
+// ulps from torch's rsqrt(clamp(R·C/m, ε1²)); the clamp is the same bound, ε1² rounded to the
+// dtype as torch rounds it).
+template <class T>
+inline T af_inv_row(T rv) {
+  return T(1.0 / root(double(rv)));
+}
+template <class T>
+inline T af_cap(double eps_sq) {
+  return T(1.0 / root(double(T(eps_sq))));
 }
 
 template <class T>
-void af_row_update_sq(const void* grad, const void* row_var, const void* col_var, double m, double eps_sq,
-                      std::size_t rows, std::size_t cols, double* lanes) {
+void af_row_update_sq(const void* grad, const void* row_var, const void* inv_col, double eps_sq, std::size_t rows,
+                      std::size_t cols, double* lanes) {
   const T* g = static_cast<const T*>(grad);
   const T* rv = static_cast<const T*>(row_var);
-  const T* __restrict cv = static_cast<const T*>(col_var);
-  const T mt = T(m), e2 = T(eps_sq);
+  const T* __restrict ic = static_cast<const T*>(inv_col);
+  const T cap = af_cap<T>(eps_sq);
   T buf[kAfChunk];
   double bad = 0.0;
   for (std::size_t r = 0; r < rows; ++r) {
-    const T rr = rv[r];
+    const T ir = af_inv_row(rv[r]);
     const T* __restrict gr = g + r * cols;
     for (std::size_t c0 = 0; c0 < cols; c0 += kAfChunk) {
       const std::size_t cnt = cols - c0 < kAfChunk ? cols - c0 : kAfChunk;
 #pragma omp simd
-      for (std::size_t k = 0; k < cnt; ++k) buf[k] = af_rsqrt_clamped((rr * cv[c0 + k]) / mt, e2) * gr[c0 + k];
+      for (std::size_t k = 0; k < cnt; ++k) {
+        const T f = ir * ic[c0 + k];
+        buf[k] = (f > cap ? cap : f) * gr[c0 + k];
+      }
       grad_stats<T>(buf, cnt, lanes, &bad);
     }
   }
@@ -123,20 +144,21 @@ void af_vec_update_sq(const void* grad, const void* variance, double eps_sq, std
 }
 
 template <class T>
-void af_row_apply(void* param, const void* grad, const void* row_var, const void* col_var, double m, double eps_sq,
+void af_row_apply(void* param, const void* grad, const void* row_var, const void* inv_col, double eps_sq,
                   double decay, double scale, std::size_t rows, std::size_t cols) {
   T* p = static_cast<T*>(param);
   const T* g = static_cast<const T*>(grad);
   const T* rv = static_cast<const T*>(row_var);
-  const T* __restrict cv = static_cast<const T*>(col_var);
-  const T mt = T(m), e2 = T(eps_sq), dec = T(decay), s = T(scale);
+  const T* __restrict ic = static_cast<const T*>(inv_col);
+  const T cap = af_cap<T>(eps_sq), dec = T(decay), s = T(scale);
   for (std::size_t r = 0; r < rows; ++r) {
-    const T rr = rv[r];
+    const T ir = af_inv_row(rv[r]);
     T* __restrict pr = p + r * cols;
     const T* __restrict gr = g + r * cols;
 #pragma omp simd
     for (std::size_t c = 0; c < cols; ++c) {
-      const T u = af_rsqrt_clamped((rr * cv[c]) / mt, e2) * gr[c];
+      const T f = ir * ic[c];
+      const T u = (f > cap ? cap : f) * gr[c];
       pr[c] = pr[c] * dec + s * u;
     }
   }

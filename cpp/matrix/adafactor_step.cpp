@@ -132,8 +132,19 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
   });
 
   // The small state: α from ‖p‖ (before weight decay), the row and column factors, m per matrix.
-  std::vector<double> m(blocks.size(), 0.0);  // per block: its matrix's max(mean row_var, ε1)
   std::vector<double> col_sums;
+  // Per tensor, 1/√(col_var/m) of each of its matrices (dtype-sized; doubles keep it aligned).
+  std::vector<std::size_t> inv_off(ts.size(), 0);
+  std::size_t inv_total = 0;
+  for (std::size_t i = 0; i < ts.size(); ++i)
+    if (ts[i].factored && ts[i].numel) {
+      inv_off[i] = inv_total;
+      inv_total += ts[i].batches * ts[i].cols;
+    }
+  std::vector<double> inv_cols(inv_total);
+  auto inv_col = [&](std::size_t i, std::size_t batch) {
+    return at(inv_cols.data(), inv_off[i] + batch * ts[i].cols, ts[i].dtype);
+  };
   for (std::size_t i = 0; i < ts.size(); ++i) {
     const AdafactorTensor& t = ts[i];
     if (t.numel == 0) continue;
@@ -151,15 +162,12 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
     std::size_t b = sc[i].first_block;
     for (std::size_t batch = 0; batch < t.batches; ++batch) {
       col_sums.assign(t.cols, 0.0);
-      const std::size_t first = b;
       for (; b < sc[i].first_block + sc[i].nblocks && blocks[b].batch == batch; ++b) {
         const double* part = &cols[blocks[b].col_part];
         for (std::size_t c = 0; c < t.cols; ++c) col_sums[c] += part[c];
       }
-      const double mb = k.factors(at(t.row_var, batch * t.rows, t.dtype), at(t.col_var, batch * t.cols, t.dtype),
-                                  &rows[sc[i].row_sums + batch * t.rows], col_sums.data(), t.rows, t.cols, sc[i].w,
-                                  h.eps1);
-      for (std::size_t j = first; j < b; ++j) m[j] = mb;
+      k.factors(at(t.row_var, batch * t.rows, t.dtype), at(t.col_var, batch * t.cols, t.dtype), inv_col(i, batch),
+                &rows[sc[i].row_sums + batch * t.rows], col_sums.data(), t.rows, t.cols, sc[i].w, h.eps1);
     }
   }
 
@@ -172,7 +180,7 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
     double* ul = &lanes[bi * kLanes];
     if (t.factored)
       k.row_update_sq(at(t.grad, b.off, t.dtype), at(t.row_var, b.batch * t.rows + b.row0, t.dtype),
-                      at(t.col_var, b.batch * t.cols, t.dtype), m[bi], sc[b.tensor].eps_sq, b.nrows, t.cols, ul);
+                      inv_col(b.tensor, b.batch), sc[b.tensor].eps_sq, b.nrows, t.cols, ul);
     else
       k.vec_update_sq(at(t.grad, b.off, t.dtype), at(t.variance, b.off, t.dtype), sc[b.tensor].eps_sq, b.n, ul);
   });
@@ -196,8 +204,8 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
     const TensorScalars& s = sc[b.tensor];
     if (t.factored)
       k.row_apply(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype),
-                  at(t.row_var, b.batch * t.rows + b.row0, t.dtype), at(t.col_var, b.batch * t.cols, t.dtype), m[bi],
-                  s.eps_sq, s.decay, s.scale, b.nrows, t.cols);
+                  at(t.row_var, b.batch * t.rows + b.row0, t.dtype), inv_col(b.tensor, b.batch), s.eps_sq, s.decay,
+                  s.scale, b.nrows, t.cols);
     else
       k.vec_apply(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype), at(t.variance, b.off, t.dtype), s.eps_sq,
                   s.decay, s.scale, b.n);

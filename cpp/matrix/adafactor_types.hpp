@@ -21,17 +21,18 @@ struct AdafactorKernels {
   void (*vec_stats)(const void* p, const void* g, void* variance, std::size_t n, double w, double* p_lanes);
   // The small state update of one matrix: row_var = lerp(row_var, ‖g_r‖²/C, w) and col_var =
   // lerp(col_var, ‖g_c‖²/R, w) (the norms rounded to the dtype, squared and divided in it, as
-  // torch's norm(...).square_().div_(...)); returns m = max(mean(row_var), eps1) in the dtype.
-  double (*factors)(void* row_var, void* col_var, const double* row_sums, const double* col_sums,
+  // torch's norm(...).square_().div_(...)); returns m = max(mean(row_var), eps1) in the dtype and
+  // writes inv_col[c] = 1/√(col_var[c]/m) (computed in double, rounded to the dtype).
+  double (*factors)(void* row_var, void* col_var, void* inv_col, const double* row_sums, const double* col_sums,
                     std::size_t rows, std::size_t cols, double w, double eps1);
-  // Pass 2, factored: lanes += u², u = g · 1/√max(row_var[r]·col_var[c] / m, eps1²).
-  void (*row_update_sq)(const void* g, const void* row_var, const void* col_var, double m, double eps_sq,
-                        std::size_t rows, std::size_t cols, double* lanes);
+  // Pass 2, factored: lanes += u², u = g · min(1/√row_var[r] · inv_col[c], 1/√eps1²).
+  void (*row_update_sq)(const void* g, const void* row_var, const void* inv_col, double eps_sq, std::size_t rows,
+                        std::size_t cols, double* lanes);
   // Pass 2, unfactored: lanes += u², u = g · 1/√max(variance, eps1²).
   void (*vec_update_sq)(const void* g, const void* variance, double eps_sq, std::size_t n, double* lanes);
   // Pass 3: p = p·decay + scale·u (u as in pass 2; decay = 1 − lr·weight_decay; scale = ∓α/denom).
-  void (*row_apply)(void* p, const void* g, const void* row_var, const void* col_var, double m, double eps_sq,
-                    double decay, double scale, std::size_t rows, std::size_t cols);
+  void (*row_apply)(void* p, const void* g, const void* row_var, const void* inv_col, double eps_sq, double decay,
+                    double scale, std::size_t rows, std::size_t cols);
   void (*vec_apply)(void* p, const void* g, const void* variance, double eps_sq, double decay, double scale,
                     std::size_t n);
 };

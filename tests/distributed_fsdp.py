@@ -134,7 +134,7 @@ def worker(rank: int, world: int, init: str, out: str) -> None:
                             timeout=datetime.timedelta(seconds=60))
     try:
         for offload in (False, True):
-            for name in fot.__all__:
+            for name in fot.CLASSES:  # the registry's classes (Adafactor refuses DTensor params)
                 try:
                     peer(name)
                 except ImportError:  # a reference package (extra 'peers') not installed: the test knows

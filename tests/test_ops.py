@@ -16,7 +16,7 @@ def data(n=257, seed=0):
 
 
 def test_one_op_per_registered_rule():
-    assert sorted(ops.__all__) == sorted([*(f"{r}_" for r in REGISTRY), "ema_"])  # and the average of weights
+    assert sorted(ops.__all__) == sorted([*(f"{r}_" for r in REGISTRY), "ema_", "adafactor_"])  # and EMA, Adafactor
 
 
 @pytest.mark.parametrize("cls_name,kwargs", CLASS_CASES, ids=CLASS_IDS)

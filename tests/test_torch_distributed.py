@@ -68,7 +68,7 @@ def test_fsdp2_with_and_without_cpu_offload_and_its_checkpoints(tmp_path):
         path = getattr(fot, name).descriptor.torch_peer
         return path is None or importlib.util.find_spec(path.split(".")[0]) is not None
 
-    expected = [n for n in fot.__all__ if has_peer(n)]
+    expected = [n for n in fot.CLASSES if has_peer(n)]  # Adafactor refuses DTensor params
     assert sorted(steps) == sorted((n, f"offload={o}") for n in expected for o in (False, True)), out
     for case, d in steps.items():
         # float32, 3 steps, the same formulas as torch's for-loop (a few ulps apart)

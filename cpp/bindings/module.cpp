@@ -16,4 +16,5 @@ PYBIND11_MODULE(_core, m) {
   fastoptim::register_runtime(m);
   fastoptim::register_ops(m);
   fastoptim::register_muon(m);
+  fastoptim::register_adafactor(m);
 }

@@ -9,4 +9,5 @@ void register_formats(pybind11::module_& m);  // 16-bit conversions, the 8-bit b
 void register_runtime(pybind11::module_& m);  // threads, ISA dispatch, the streaming probe, build info
 void register_ops(pybind11::module_& m);      // operations on weights beside the rules (EMA)
 void register_muon(pybind11::module_& m);     // Muon's element-wise passes around Newton–Schulz
+void register_adafactor(pybind11::module_& m);  // Adafactor: factored second moment (matrix/)
 }  // namespace fastoptim

@@ -41,6 +41,7 @@ namespace {
 #include "core/stream_probe.hpp"
 #include "core/ema.hpp"
 #include "matrix/muon.hpp"
+#include "matrix/adafactor_kernels.hpp"
 static_assert(kBlock8 == kBlock8Size, "block size of the 8-bit state");
 
 // Bulk conversions (tests, and creating or reading float32 masters).
@@ -142,6 +143,7 @@ const IsaTable& table() {
        {{muon_apply<float, BF16>, muon_apply<float, MuonF32>}, {muon_apply<double, BF16>, muon_apply<double, MuonF32>}},
        muon_blend_bf16,
        muon_div_bf16},
+      {adafactor_kernels<float>(), adafactor_kernels<double>()},
   };
   return t;
 }

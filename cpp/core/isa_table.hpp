@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "core/rule_types.hpp"
+#include "matrix/adafactor_types.hpp"
 #include "rule_names.hpp"  // generated: FASTOPTIM_RULES(X), one X(name) per cpp/rules/<name>.hpp
 
 namespace fastoptim {
@@ -54,6 +55,7 @@ struct IsaTable {
   ProbeFn probe;
   EmaFn ema[kNumDtypes];  // averages of weights (core/ema.hpp)
   MuonKernels muon;       // Muon's passes around Newton–Schulz (matrix/muon.hpp)
+  AdafactorKernels adafactor[kNumDtypes];  // matrix/adafactor_kernels.hpp
 };
 
 #define FASTOPTIM_DECLARE_ISA(ns) \

@@ -110,3 +110,6 @@ def muon_(params: Arrays, grads: Arrays, state: Mapping[str, Arrays], *, lr: flo
 
 
 __all__ = [*__all__, "muon_"]
+from .adafactor import adafactor_  # noqa: E402  (not a registry rule: matrix-shaped state)
+
+__all__ = [*__all__, "adafactor_"]

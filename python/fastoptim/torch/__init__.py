@@ -49,6 +49,7 @@ import torch
 
 from .. import _core
 from ..runtime import threads_chosen
+from .adafactor import Adafactor
 from .classes import CLASSES
 from .muon import Muon
 
@@ -56,4 +57,4 @@ if not threads_chosen():  # the same count as torch's pool (a rank's share: rank
     _core.set_num_threads(max(1, torch.get_num_threads()))
 
 globals().update(CLASSES)
-__all__ = [*CLASSES, "Muon"]
+__all__ = [*CLASSES, "Muon", "Adafactor"]

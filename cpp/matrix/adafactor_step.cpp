@@ -1,0 +1,222 @@
+#include "matrix/adafactor_step.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "core/dispatch.hpp"
+#include "core/parallel.hpp"
+
+namespace fastoptim {
+namespace {
+
+constexpr std::size_t kLanes = 16;
+
+double lane_sum(const double* lanes) {
+  double a[kLanes];
+  for (std::size_t i = 0; i < kLanes; ++i) a[i] = lanes[i];
+  for (std::size_t w = kLanes / 2; w >= 1; w /= 2)
+    for (std::size_t i = 0; i < w; ++i) a[i] = a[i] + a[i + w];
+  return a[0];
+}
+
+// x rounded to the tensor's dtype (torch's norm(...).item() is a value of the dtype).
+double in_dtype(Dtype d, double x) { return d == kF32 ? double(float(x)) : x; }
+
+// The step number this step takes: the counter plus one in the counter's own type (torch
+// advances a float32 step tensor in float32), as a double.
+double next_step(const Counter& c) {
+  switch (c.type) {
+    case CounterType::kI64: return double(*static_cast<const std::int64_t*>(c.data) + 1);
+    case CounterType::kF32: return double(*static_cast<const float*>(c.data) + 1.0f);
+    case CounterType::kF64: return *static_cast<const double*>(c.data) + 1.0;
+  }
+  return 0.0;
+}
+
+void advance(const Counter& c) {
+  switch (c.type) {
+    case CounterType::kI64: *static_cast<std::int64_t*>(c.data) += 1; break;
+    case CounterType::kF32: *static_cast<float*>(c.data) += 1.0f; break;
+    case CounterType::kF64: *static_cast<double*>(c.data) += 1.0; break;
+  }
+}
+
+// A fixed piece of one tensor: rows [row0, row0 + nrows) of matrix `batch` (factored), or
+// elements [off, off + n) (unfactored). `col_part` indexes its column partial sums.
+struct Block {
+  std::size_t tensor, batch, row0, nrows, off, n, col_part;
+};
+
+// Per tensor, what passes 1 and 2 produce and pass 3 uses.
+struct TensorScalars {
+  std::size_t first_block = 0, nblocks = 0, row_sums = 0;  // offsets into the scratch arrays
+  double w = 0, alpha = 0, decay = 1, scale = 0, eps_sq = 0;
+};
+
+char* at(void* base, std::size_t elems, Dtype d) {
+  return static_cast<char*>(base) + elems * dtype_size(d);
+}
+const char* at(const void* base, std::size_t elems, Dtype d) {
+  return static_cast<const char*>(base) + elems * dtype_size(d);
+}
+
+template <class F>
+void for_blocks(const std::vector<Block>& blocks, std::size_t total, F&& fn) {
+  const int nt = threads_for(total);
+  if (nt <= 1 || blocks.size() < 2) {
+    for (std::size_t b = 0; b < blocks.size(); ++b) fn(b);
+    return;
+  }
+  struct Ctx {
+    F* fn;
+  } ctx{&fn};
+  run_parallel(
+      nt, int(blocks.size()), [](void* p, int b) { (*static_cast<Ctx*>(p)->fn)(std::size_t(b)); }, &ctx);
+}
+
+}  // namespace
+
+void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<AdafactorHyper>& hypers) {
+  const IsaTable& isa = active_isa();
+  // Fixed blocks, from the shapes alone.
+  std::vector<Block> blocks;
+  std::vector<TensorScalars> sc(ts.size());
+  std::size_t col_parts = 0, row_sums = 0, total = 0;
+  for (std::size_t i = 0; i < ts.size(); ++i) {
+    const AdafactorTensor& t = ts[i];
+    sc[i].first_block = blocks.size();
+    total += t.numel;
+    if (t.numel == 0) continue;
+    if (t.factored) {
+      std::size_t per = std::max((kAfBlockElems + t.cols - 1) / t.cols, kAfMinRows);
+      per = std::min(per, t.rows);
+      sc[i].row_sums = row_sums;
+      row_sums += t.batches * t.rows;
+      for (std::size_t b = 0; b < t.batches; ++b)
+        for (std::size_t r = 0; r < t.rows; r += per) {
+          const std::size_t nr = std::min(per, t.rows - r);
+          blocks.push_back({i, b, r, nr, (b * t.rows + r) * t.cols, nr * t.cols, col_parts});
+          col_parts += t.cols;
+        }
+    } else {
+      for (std::size_t off = 0; off < t.numel; off += kAfVecBlock)
+        blocks.push_back({i, 0, 0, 0, off, std::min(kAfVecBlock, t.numel - off), 0});
+    }
+    sc[i].nblocks = blocks.size() - sc[i].first_block;
+  }
+  std::vector<double> lanes(blocks.size() * kLanes, 0.0), cols(col_parts, 0.0), rows(row_sums, 0.0);
+
+  // Per-step scalars of each tensor, in double (torch's Python floats).
+  for (std::size_t i = 0; i < ts.size(); ++i) {
+    const AdafactorHyper& h = hypers[std::size_t(ts[i].hyper)];
+    const double step = next_step(ts[i].counter);
+    sc[i].w = std::pow(step, h.beta2_decay);  // 1 − β̂2
+    sc[i].eps_sq = h.eps1 * h.eps1;
+    sc[i].decay = 1.0 - h.lr * h.weight_decay;
+  }
+
+  // Pass 1: ‖p‖², the row sums and the column partial sums of g² (vectors: the variance).
+  for_blocks(blocks, total, [&](std::size_t bi) {
+    const Block& b = blocks[bi];
+    const AdafactorTensor& t = ts[b.tensor];
+    const AdafactorKernels& k = isa.adafactor[t.dtype];
+    double* pl = &lanes[bi * kLanes];
+    if (t.factored)
+      k.row_stats(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype), b.nrows, t.cols,
+                  &rows[sc[b.tensor].row_sums + b.batch * t.rows + b.row0], &cols[b.col_part], pl);
+    else
+      k.vec_stats(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype), at(t.variance, b.off, t.dtype), b.n,
+                  sc[b.tensor].w, pl);
+  });
+
+  // The small state: α from ‖p‖ (before weight decay), the row and column factors, m per matrix.
+  std::vector<double> col_sums;
+  // Per tensor, 1/√(col_var/m) of each of its matrices (dtype-sized; doubles keep it aligned).
+  std::vector<std::size_t> inv_off(ts.size(), 0);
+  std::size_t inv_total = 0;
+  for (std::size_t i = 0; i < ts.size(); ++i)
+    if (ts[i].factored && ts[i].numel) {
+      inv_off[i] = inv_total;
+      inv_total += ts[i].batches * ts[i].cols;
+    }
+  std::vector<double> inv_cols(inv_total);
+  auto inv_col = [&](std::size_t i, std::size_t batch) {
+    return at(inv_cols.data(), inv_off[i] + batch * ts[i].cols, ts[i].dtype);
+  };
+  for (std::size_t i = 0; i < ts.size(); ++i) {
+    const AdafactorTensor& t = ts[i];
+    if (t.numel == 0) continue;
+    const AdafactorHyper& h = hypers[std::size_t(t.hyper)];
+    double p2 = 0.0;
+    for (std::size_t b = sc[i].first_block; b < sc[i].first_block + sc[i].nblocks; ++b) p2 += lane_sum(&lanes[b * kLanes]);
+    const double root_n = std::pow(double(t.numel), 0.5);
+    const double rms = in_dtype(t.dtype, std::sqrt(p2)) / root_n;
+    const double step = next_step(t.counter);
+    const double inv_root_t = 1.0 / std::pow(step, 0.5);
+    const double rho = inv_root_t < h.lr ? inv_root_t : h.lr;
+    sc[i].alpha = (rms > h.eps2 ? rms : h.eps2) * rho;
+    if (!t.factored) continue;
+    const AdafactorKernels& k = isa.adafactor[t.dtype];
+    std::size_t b = sc[i].first_block;
+    for (std::size_t batch = 0; batch < t.batches; ++batch) {
+      col_sums.assign(t.cols, 0.0);
+      for (; b < sc[i].first_block + sc[i].nblocks && blocks[b].batch == batch; ++b) {
+        const double* part = &cols[blocks[b].col_part];
+        for (std::size_t c = 0; c < t.cols; ++c) col_sums[c] += part[c];
+      }
+      k.factors(at(t.row_var, batch * t.rows, t.dtype), at(t.col_var, batch * t.cols, t.dtype), inv_col(i, batch),
+                &rows[sc[i].row_sums + batch * t.rows], col_sums.data(), t.rows, t.cols, sc[i].w, h.eps1);
+    }
+  }
+
+  // Pass 2: ‖U‖².
+  std::fill(lanes.begin(), lanes.end(), 0.0);
+  for_blocks(blocks, total, [&](std::size_t bi) {
+    const Block& b = blocks[bi];
+    const AdafactorTensor& t = ts[b.tensor];
+    const AdafactorKernels& k = isa.adafactor[t.dtype];
+    double* ul = &lanes[bi * kLanes];
+    if (t.factored)
+      k.row_update_sq(at(t.grad, b.off, t.dtype), at(t.row_var, b.batch * t.rows + b.row0, t.dtype),
+                      inv_col(b.tensor, b.batch), sc[b.tensor].eps_sq, b.nrows, t.cols, ul);
+    else
+      k.vec_update_sq(at(t.grad, b.off, t.dtype), at(t.variance, b.off, t.dtype), sc[b.tensor].eps_sq, b.n, ul);
+  });
+  for (std::size_t i = 0; i < ts.size(); ++i) {
+    const AdafactorTensor& t = ts[i];
+    if (t.numel == 0) continue;
+    const AdafactorHyper& h = hypers[std::size_t(t.hyper)];
+    double u2 = 0.0;
+    for (std::size_t b = sc[i].first_block; b < sc[i].first_block + sc[i].nblocks; ++b) u2 += lane_sum(&lanes[b * kLanes]);
+    const double ratio = in_dtype(t.dtype, std::sqrt(u2)) / (std::pow(double(t.numel), 0.5) * h.d);
+    const double denom = ratio > 1.0 ? ratio : 1.0;  // Python's max(1.0, x): NaN gives 1.0
+    // p += (−α/denom)·U with U = (±g)·…; maximize's sign folded into the scale.
+    sc[i].scale = h.maximize ? sc[i].alpha / denom : -(sc[i].alpha / denom);
+  }
+
+  // Pass 3: the params.
+  for_blocks(blocks, total, [&](std::size_t bi) {
+    const Block& b = blocks[bi];
+    const AdafactorTensor& t = ts[b.tensor];
+    const AdafactorKernels& k = isa.adafactor[t.dtype];
+    const TensorScalars& s = sc[b.tensor];
+    if (t.factored)
+      k.row_apply(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype),
+                  at(t.row_var, b.batch * t.rows + b.row0, t.dtype), inv_col(b.tensor, b.batch), s.eps_sq, s.decay,
+                  s.scale, b.nrows, t.cols);
+    else
+      k.vec_apply(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype), at(t.variance, b.off, t.dtype), s.eps_sq,
+                  s.decay, s.scale, b.n);
+  });
+
+  // Every distinct step count advanced once.
+  std::vector<std::pair<void*, std::size_t>> counters;
+  for (std::size_t i = 0; i < ts.size(); ++i) counters.emplace_back(ts[i].counter.data, i);
+  std::sort(counters.begin(), counters.end());
+  for (std::size_t j = 0; j < counters.size(); ++j)
+    if (j == 0 || counters[j].first != counters[j - 1].first) advance(ts[counters[j].second].counter);
+}
+
+}  // namespace fastoptim

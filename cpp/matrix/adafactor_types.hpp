@@ -1,0 +1,40 @@
+// The per-ISA kernels of Adafactor (torch.optim.Adafactor): a row of every IsaTable
+// (core/isa_table.hpp), one per dtype. The kernels are in matrix/adafactor_kernels.hpp, the step
+// that drives them (blocks, threads, per-tensor scalars) in matrix/adafactor_step.cpp.
+//
+// A factored tensor (≥ 2 dims) is seen as B matrices of R rows and C columns (the last two
+// dims); a kernel call covers `rows` consecutive rows of one of them. An unfactored one (0 or 1
+// dims) is a flat run of n elements. Every reduction is accumulated in double in 16 fixed lanes
+// (the lane of an element is its column mod 16, or its index mod 16 in a flat run), over fixed
+// blocks that depend only on the shape: the bits depend on neither thread count nor ISA.
+#pragma once
+#include <cstddef>
+
+namespace fastoptim {
+
+struct AdafactorKernels {
+  // Pass 1, factored: for each row r, row_sums[r] = Σ_c g[r,c]² (its 16 lanes added pairwise);
+  // col_part[c] += g[r,c]² over the rows in order; p_lanes += p[r,c]² (lane c mod 16).
+  void (*row_stats)(const void* p, const void* g, std::size_t rows, std::size_t cols, double* row_sums,
+                    double* col_part, double* p_lanes);
+  // Pass 1, unfactored: p_lanes += p², variance = lerp(variance, g·g, w) (torch.lerp's branches).
+  void (*vec_stats)(const void* p, const void* g, void* variance, std::size_t n, double w, double* p_lanes);
+  // The small state update of one matrix: row_var = lerp(row_var, ‖g_r‖²/C, w) and col_var =
+  // lerp(col_var, ‖g_c‖²/R, w) (the norms rounded to the dtype, squared and divided in it, as
+  // torch's norm(...).square_().div_(...)); returns m = max(mean(row_var), eps1) in the dtype and
+  // writes inv_col[c] = 1/√(col_var[c]/m) (computed in double, rounded to the dtype).
+  double (*factors)(void* row_var, void* col_var, void* inv_col, const double* row_sums, const double* col_sums,
+                    std::size_t rows, std::size_t cols, double w, double eps1);
+  // Pass 2, factored: lanes += u², u = g · min(1/√row_var[r] · inv_col[c], 1/√eps1²).
+  void (*row_update_sq)(const void* g, const void* row_var, const void* inv_col, double eps_sq, std::size_t rows,
+                        std::size_t cols, double* lanes);
+  // Pass 2, unfactored: lanes += u², u = g · 1/√max(variance, eps1²).
+  void (*vec_update_sq)(const void* g, const void* variance, double eps_sq, std::size_t n, double* lanes);
+  // Pass 3: p = p·decay + scale·u (u as in pass 2; decay = 1 − lr·weight_decay; scale = ∓α/denom).
+  void (*row_apply)(void* p, const void* g, const void* row_var, const void* inv_col, double eps_sq, double decay,
+                    double scale, std::size_t rows, std::size_t cols);
+  void (*vec_apply)(void* p, const void* g, const void* variance, double eps_sq, double decay, double scale,
+                    std::size_t n);
+};
+
+}  // namespace fastoptim

@@ -163,3 +163,20 @@ def test_early_stopping_checks_its_arguments(kw, match):
 def test_lr_sweep_checks_its_rates():
     with pytest.raises(ValueError, match="lrs"):
         fo.lr_sweep(lambda: LogisticRegression(2), lambda m, lr: fo.SGD(m.params, lr=lr), *separable(), [0.1, -1])
+
+
+def test_schedule_free_is_evaluated_and_left_at_its_average():
+    """fit switches schedule-free AdamW to eval() before computing losses, so that they are of x
+    (the average it returns), back to train() for the steps, and leaves the model at x."""
+    X, y = regression_data()
+    model = LinearRegression(5, dtype=np.float64)
+    opt = fo.AdamWScheduleFree(model.params, lr=0.05, warmup_steps=5)
+    hist = fo.fit(model, opt, X, y, epochs=3, batch_size=16, progress=False)
+    assert not opt.param_groups[0]["train_mode"]
+    assert hist.train_loss[-1] == model.loss(X, y)  # the loss of the params as left: x
+    at_x = [model.params[k].copy() for k in model.params]
+    opt.train()  # y, the point the steps are taken from, differs from x
+    assert any(not np.array_equal(model.params[k], a) for k, a in zip(model.params, at_x))
+    opt.eval()
+    hist2 = fo.fit(model, opt, X, y, epochs=2, batch_size=16, progress=False)  # resumes: train() first
+    assert hist2.train_loss[-1] < hist.train_loss[0]

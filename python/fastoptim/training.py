@@ -170,6 +170,11 @@ def fit(model: Model, optimizer: Optimizer, X: np.ndarray, y: np.ndarray, *, epo
         progress: tqdm bar; ``None`` shows it only on a terminal (and when tqdm is installed).
         stop_on_divergence: stop when the training loss becomes NaN/Inf.
         **step_kw: passed to ``optimizer.step`` (e.g. ``max_grad_norm``).
+
+    Optimizers with train and eval modes (schedule-free AdamW) are switched as their authors
+    prescribe: ``train()`` before each epoch's steps, ``eval()`` before the losses and metrics
+    are computed, so that those are of the point the optimizer returns (x, the average), and the
+    model is left there (``eval()``) when ``fit`` returns.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs: must be an int >= 0, got {epochs!r}")
@@ -181,9 +186,12 @@ def fit(model: Model, optimizer: Optimizer, X: np.ndarray, y: np.ndarray, *, epo
     hist = History()
     bar = _progress_bar(epochs, progress, desc)
     clock = time.perf_counter
+    modes = callable(getattr(optimizer, "train", None)) and callable(getattr(optimizer, "eval", None))
     try:
         for epoch in range(epochs):
             t_grad = t_step = 0.0
+            if modes:
+                optimizer.train()  # type: ignore[attr-defined]
             start = clock()
             for xb, yb in batches:
                 t0 = clock()
@@ -199,6 +207,8 @@ def fit(model: Model, optimizer: Optimizer, X: np.ndarray, y: np.ndarray, *, epo
             hist.grad_time.append(t_grad)
             hist.step_time.append(t_step)
             hist.lr.append(float(optimizer.param_groups[0]["lr"]))
+            if modes:
+                optimizer.eval()  # type: ignore[attr-defined]
             with np.errstate(over="ignore", invalid="ignore"):
                 logs = {"train_loss": model.loss(X, y)}
                 if validation is not None:

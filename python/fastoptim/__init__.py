@@ -1,8 +1,9 @@
 """fastoptim: the fastest correct neural-network optimizer step on a CPU.
 
-torch.optim's element-wise rules (SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, RAdam, Adamax,
-Adadelta, Rprop, ASGD) with its names, defaults and formulas, over NumPy arrays, as vectorized
-multithreaded C++ kernels::
+torch.optim's rules (SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, RAdam, Adamax, Adadelta, Rprop,
+ASGD, SparseAdam, Adafactor, Muon), Lion and schedule-free AdamW, with torch's (or the reference
+package's) names, defaults and formulas, over NumPy arrays, as vectorized multithreaded C++
+kernels; any gradient may be row-sparse (:class:`RowSparse`, for embedding tables)::
 
     import numpy as np, fastoptim as fo
     params = {"W": np.zeros((784, 256), np.float32), "b": np.zeros(256, np.float32)}

@@ -1,6 +1,7 @@
-"""fastoptim.torch: drop-in replacements for torch.optim's element-wise optimizers (SGD, Adagrad,
-RMSprop, Adam, AdamW, NAdam, RAdam, Adamax, Adadelta, Rprop, ASGD: one class per class of each
-registered rule) on CPU tensors.
+"""fastoptim.torch: drop-in replacements for torch.optim's optimizers (SGD, Adagrad, RMSprop,
+Adam, AdamW, NAdam, RAdam, Adamax, Adadelta, Rprop, ASGD, SparseAdam: one class per class of each
+registered rule; Muon and Adafactor) and for pytorch-optimizer's Lion and schedulefree's
+AdamWScheduleFree, on CPU tensors.
 
     from fastoptim.torch import Adam        # instead of: from torch.optim import Adam
     opt = Adam(model.parameters(), lr=1e-3)
@@ -15,8 +16,10 @@ Supported: CPU tensors of float32 or float64 (complex64/complex128 stepped as th
 as torch does; float16/bfloat16 with torch's fused semantics: state in the param's dtype,
 arithmetic in float32). Dense tensors in any memory order (transposed, channels_last) are
 stepped in place; tensors whose memory has gaps (slices) through a contiguous copy. Bad
-arguments raise exactly what torch.optim raises (torch's constructor checks them); sparse
-gradients raise torch's RuntimeError at ``step``.
+arguments raise exactly what torch.optim raises (torch's constructor checks them). Sparse
+COO gradients (``nn.Embedding(sparse=True)``) step only the rows they name, in fastoptim's
+kernel, for SparseAdam, Adagrad and Adam/AdamW (lazy Adam, which torch.optim.Adam refuses); SGD's
+go through torch's own sparse step; the other classes raise torch's RuntimeError at ``step``.
 
 Every step checks that each parameter's memory, size, dtype and layout are still those its
 cached plan was built over, and rebuilds the plan when not (``p.data = ...``, ``model.double()``,

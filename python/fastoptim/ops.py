@@ -12,9 +12,10 @@ rule's scalar state (NAdam's ``mu_product``...) is given the same way, as 1-elem
 float64 arrays (one for all params, or one per param) that the call reads and rewrites.
 ``step`` is the 1-based step number (SGD: 1 on the momentum buffer's first step, which copies
 the gradient into it). A gradient may be row-sparse, a pair ``(indices, values)``
-(:class:`fastoptim.RowSparse`): only the rows it names, and their state, are stepped. The hyperparameters are torch.optim's, keyword-only, with its defaults.
-Lists are stepped in one C++ call; every buffer is checked on every call (dtype, shape, layout,
-aliasing) before anything is written.
+(:class:`fastoptim.RowSparse`): only the rows it names, and their state, are stepped. The
+hyperparameters are torch.optim's, keyword-only, with its defaults. Lists are stepped in one
+C++ call; every buffer is checked on every call (dtype, shape, layout, aliasing) before
+anything is written.
 """
 
 from __future__ import annotations

@@ -41,10 +41,13 @@ def torch_available() -> str | None:
 
 def torch_step(rule: RuleCase, params: list[np.ndarray], grads: list[np.ndarray], mode: str,
                max_grad_norm: float | None = None) -> Step | None:
-    """torch.optim in ``mode`` "forloop", "foreach" or "fused"; None where torch lacks it."""
+    """torch.optim in ``mode`` "forloop", "foreach" or "fused"; None where torch lacks it (and
+    for SparseAdam, whose dense steps torch refuses: ``bench/row_sparse.py`` compares those)."""
     import torch
 
     if mode == "fused" and rule.name not in TORCH_FUSED:
+        return None
+    if _sparse_only(rule):
         return None
     flag = {"forloop": dict(foreach=False), "foreach": dict(foreach=True), "fused": dict(fused=True)}[mode]
     tparams = [torch.nn.Parameter(torch.from_numpy(p.copy())) for p in params]
@@ -63,8 +66,16 @@ def torch_step(rule: RuleCase, params: list[np.ndarray], grads: list[np.ndarray]
     return clipped_step
 
 
-def fastoptim_torch_step(rule: RuleCase, params: list[np.ndarray], grads: list[np.ndarray]) -> Step:
-    """fastoptim.torch's drop-in class over torch tensors (the same kernels, torch's interface)."""
+def _sparse_only(rule: RuleCase) -> bool:
+    """The rule's torch class takes sparse gradients only (SparseAdam)."""
+    return rule.descriptor.sparse_grads == "only"
+
+
+def fastoptim_torch_step(rule: RuleCase, params: list[np.ndarray], grads: list[np.ndarray]) -> Step | None:
+    """fastoptim.torch's drop-in class over torch tensors (the same kernels, torch's interface);
+    None for SparseAdam, which takes sparse gradients only."""
+    if _sparse_only(rule):
+        return None
     import torch
 
     import fastoptim.torch as fot

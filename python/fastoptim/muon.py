@@ -280,3 +280,28 @@ class Muon(Optimizer):
         state = super().__getstate__()
         state["_work"] = {}
         return state
+
+
+def muon_(params: Sequence[np.ndarray], grads: Sequence[np.ndarray], state: Mapping[str, Sequence[np.ndarray]],
+          *, lr: float = 1e-3, weight_decay: float = 0.1, momentum: float = 0.95, nesterov: bool = True,
+          ns_coefficients: tuple[float, float, float] = (3.4445, -4.7750, 2.0315), eps: float = 1e-7,
+          ns_steps: int = 5, adjust_lr_fn: str | None = None) -> None:
+    """One Muon step (torch.optim.Muon's formulas, see :mod:`fastoptim.muon`) over caller-owned 2-D
+    float32/float64 ``params`` and ``state={"momentum_buffer": bufs}``, in place: the momentum
+    pass in one C++ call, Newton–Schulz per matrix on NumPy's BLAS (float32 products rounded to
+    bfloat16 as torch rounds them), the decay-and-update pass in one C++ call. Everything is
+    checked before anything is written."""
+    params, grads = list(params), list(grads)
+    if not isinstance(state, Mapping) or set(state) != {"momentum_buffer"}:
+        raise ValueError("state: Muon keeps one buffer per param, {'momentum_buffer': [...]}")
+    bufs = list(state["momentum_buffer"])
+    if not len(params) == len(grads) == len(bufs):
+        raise ValueError(f"params, grads, state['momentum_buffer']: {len(params)}, {len(grads)} and {len(bufs)} "
+                         "arrays; one each per param expected")
+    group = {"lr": lr, "weight_decay": weight_decay, "momentum": momentum, "nesterov": nesterov,
+             "ns_coefficients": ns_coefficients, "eps": eps, "ns_steps": ns_steps, "adjust_lr_fn": adjust_lr_fn}
+    check_hyperparameters(group)
+    check_matrices(params, "params")
+    check_grads(params, grads, "grads")
+    check_grads(params, bufs, "state['momentum_buffer']")
+    muon_numpy_step(params, grads, bufs, group)

@@ -84,34 +84,8 @@ def ema_(averages: Arrays, params: Arrays, *, decay: float, first: bool = False)
 __all__ = [*__all__, "ema_"]
 
 
-def muon_(params: Arrays, grads: Arrays, state: Mapping[str, Arrays], *, lr: float = 1e-3,
-          weight_decay: float = 0.1, momentum: float = 0.95, nesterov: bool = True,
-          ns_coefficients: tuple[float, float, float] = (3.4445, -4.7750, 2.0315), eps: float = 1e-7,
-          ns_steps: int = 5, adjust_lr_fn: str | None = None) -> None:
-    """One Muon step (torch.optim.Muon's formulas, see :mod:`fastoptim.muon`) over caller-owned 2-D
-    float32/float64 ``params`` and ``state={"momentum_buffer": bufs}``, in place: the momentum
-    pass in one C++ call, Newton–Schulz per matrix on NumPy's BLAS (float32 products rounded to
-    bfloat16 as torch rounds them), the decay-and-update pass in one C++ call. Everything is
-    checked before anything is written."""
-    from . import muon
+# Not registry rules (their steps need whole matrices): defined beside their optimizers.
+from .adafactor import adafactor_  # noqa: E402
+from .muon import muon_  # noqa: E402
 
-    params, grads = list(params), list(grads)
-    if not isinstance(state, Mapping) or set(state) != {"momentum_buffer"}:
-        raise ValueError("state: Muon keeps one buffer per param, {'momentum_buffer': [...]}")
-    bufs = list(state["momentum_buffer"])
-    if not len(params) == len(grads) == len(bufs):
-        raise ValueError(f"params, grads, state['momentum_buffer']: {len(params)}, {len(grads)} and {len(bufs)} "
-                         "arrays; one each per param expected")
-    group = {"lr": lr, "weight_decay": weight_decay, "momentum": momentum, "nesterov": nesterov,
-             "ns_coefficients": ns_coefficients, "eps": eps, "ns_steps": ns_steps, "adjust_lr_fn": adjust_lr_fn}
-    muon.check_hyperparameters(group)
-    muon.check_matrices(params, "params")
-    muon.check_grads(params, grads, "grads")
-    muon.check_grads(params, bufs, "state['momentum_buffer']")
-    muon.muon_numpy_step(params, grads, bufs, group)
-
-
-__all__ = [*__all__, "muon_"]
-from .adafactor import adafactor_  # noqa: E402  (not a registry rule: matrix-shaped state)
-
-__all__ = [*__all__, "adafactor_"]
+__all__ = [*__all__, "muon_", "adafactor_"]

@@ -13,6 +13,7 @@ multithreaded C++ kernels::
 from . import data, models, ops, rules, schedules
 from ._version import __version__
 from .adafactor import Adafactor
+from .lamb import Lamb
 from .flat_params import FlatParams
 from .muon import Muon
 from .optimizer import Optimizer, StepResult
@@ -27,5 +28,5 @@ globals().update(CLASSES)
 __all__ = [
     "__version__", "Optimizer", "StepResult", "RowSparse", "FlatParams", "set_num_threads", "get_num_threads",
     "use_isa", "active_isa", "supported_isas", "info", "fit", "History", "EarlyStopping", "lr_sweep", "SweepResult",
-    "data", "models", "ops", "schedules", "rules", *CLASSES, "Muon", "Adafactor",
+    "data", "models", "ops", "schedules", "rules", *CLASSES, "Muon", "Adafactor", "Lamb",
 ]

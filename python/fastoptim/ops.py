@@ -113,3 +113,7 @@ __all__ = [*__all__, "muon_"]
 from .adafactor import adafactor_  # noqa: E402  (not a registry rule: matrix-shaped state)
 
 __all__ = [*__all__, "adafactor_"]
+
+from .lamb import lamb_  # noqa: E402  (not a registry rule: per-tensor trust ratios)
+
+__all__ = [*__all__, "lamb_"]

@@ -13,8 +13,8 @@ multithreaded C++ kernels::
 from . import data, models, ops, rules, schedules
 from ._version import __version__
 from .adafactor import Adafactor
-from .lamb import Lamb
 from .flat_params import FlatParams
+from .lamb import Lamb
 from .muon import Muon
 from .optimizer import Optimizer, StepResult
 from .row_sparse import RowSparse

@@ -58,7 +58,7 @@ LambHyper parse_hyper(py::handle h, std::size_t gi) {
 }
 
 double lamb_step_py(py::list params, py::list grads, py::list exp_avgs, py::list exp_avg_sqs, py::list norms,
-                    py::list hypers, py::list hyper_index, py::object pre_norm) {
+                    py::list hypers, py::list hyper_index, py::object pre_norm, py::object pass_seconds) {
   const std::size_t n = py::len(params);
   const std::pair<const char*, py::list*> lists[] = {{"grads", &grads},
                                                      {"exp_avgs", &exp_avgs},
@@ -83,6 +83,12 @@ double lamb_step_py(py::list params, py::list grads, py::list exp_avgs, py::list
                             " (must be finite and >= 0)");
     if (!(std::isfinite(pre.eps) && pre.eps >= 0))
       throw py::value_error("pre_norm: invalid eps: " + std::to_string(pre.eps) + " (must be finite and >= 0)");
+  }
+  double* seconds = nullptr;
+  if (!pass_seconds.is_none()) {
+    const ArrayRef a = check_array(pass_seconds, Label{"pass_seconds", nullptr, 0}, kF64, true);
+    if (a.size != 3) throw py::value_error("pass_seconds: must hold 3 values (passes 0, 1, 2)");
+    seconds = static_cast<double*>(a.data);
   }
   std::vector<LambTensor> ts(n);
   WrittenRanges written;
@@ -110,7 +116,7 @@ double lamb_step_py(py::list params, py::list grads, py::list exp_avgs, py::list
   written.seal();
   for (std::size_t i = 0; i < n; ++i) written.check_disjoint(read[i], Label{"grads", nullptr, i});
   py::gil_scoped_release nogil;
-  return lamb_step(ts, hs, pre);
+  return lamb_step(ts, hs, pre, seconds);
 }
 
 // a_k = 0.5·a_k + (r0 + r1) over the rw arrays (1 or 2): the roof of LAMB's passes
@@ -146,13 +152,14 @@ void lamb_probe_py(py::list rw, py::handle r0, py::handle r1) {
 
 void register_lamb(py::module_& m) {
   m.def("lamb_step", &lamb_step_py, py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"),
-        py::arg("norms"), py::arg("hypers"), py::arg("hyper_index"), py::arg("pre_norm") = py::none(),
+        py::arg("norms"), py::arg("hypers"), py::arg("hyper_index"), py::arg("pre_norm") = py::none(), py::arg("pass_seconds") = py::none(),
         "One pytorch_optimizer.Lamb step over every param, in place. norms: per param a 3-element array of its "
         "dtype that receives (weight_norm, adam_norm, trust_ratio). hypers: per group (lr, beta1, beta2, eps, "
         "weight_decay, clamp, weight_decouple, fixed_decay, grad_averaging, adam, adam_debias, always_adapt, "
         "maximize, counter), counter a 1-element int64/float32/float64 array holding the group's step count "
         "(each distinct one advanced once); hyper_index: which group each param belongs to. pre_norm: None or "
-        "(max_grad_norm, eps). Everything is checked before any write. Returns the pre-norm gradient scale.");
+        "(max_grad_norm, eps). pass_seconds: None or a float64 array of 3 that receives each pass's wall time "
+        "(benchmarks). Everything is checked before any write. Returns the pre-norm gradient scale.");
   m.def("lamb_probe", &lamb_probe_py, py::arg("rw"), py::arg("r0"), py::arg("r1"),
         "Streaming probe of LAMB's byte shapes: rw[k] = 0.5*rw[k] + (r0 + r1), float32, threaded as a step.");
 }

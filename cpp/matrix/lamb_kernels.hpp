@@ -8,11 +8,11 @@
 //   m  = β1·m + β3·G;   v = β2·v + ((1 − β2)·G)·G
 //   p' = decay·p (decoupled weight decay), else p
 //   u  = m/(√v + eps)  (+ wd·p, coupled weight decay)
-//   pass 1: Σp'², Σu² (16 double lanes);   pass 2 (or pass 1 in adam mode): p = p' + coef·u
+//   pass 1: Σp'², Σu² (16 lanes: 16 squares per lane summed in the dtype, then in double);   pass 2 (or pass 1 in adam mode): p = p' + coef·u
 #pragma once
 
-// Elements formed at a time before their squares go into the lanes: a multiple of the lane
-// count, so each element's lane is its offset in the block mod 16 whatever the chunking.
+// Elements whose squares are summed in the dtype before they go into the double lanes: a
+// multiple of the lane count, so each element's lane is its offset in the block mod 16.
 constexpr std::size_t kLambChunk = 256;
 static_assert(kLambChunk % kStatLanes == 0, "chunks keep each element's lane");
 
@@ -32,19 +32,21 @@ inline T lamb_update(T mi, T vi, T pi, const LambElem<T>& c) {
   return u;
 }
 
+// The squares go into 16 lanes of the dtype (lane j: elements j, j + 16, ... of a chunk, added
+// in order), flushed into the double lanes after every chunk of 256: per lane 16 squares are
+// summed in the dtype, the rest in double; the order is fixed, so every ISA gives the same bits.
 template <class T, int kWd, bool kApply>
 void lamb_moments_loop(T* p, const T* g, T* m, T* v, std::size_t n, const LambElem<T>& c, double* p_lanes,
                        double* u_lanes) {
-  T bp[kLambChunk], bu[kLambChunk];
-  double bad = 0.0;  // grad_stats' non-finite flag; LAMB has no use for it
   for (std::size_t i0 = 0; i0 < n; i0 += kLambChunk) {
     const std::size_t cnt = n - i0 < kLambChunk ? n - i0 : kLambChunk;
+    const std::size_t full = cnt - cnt % kStatLanes;
     T* __restrict pc = p + i0;
     const T* __restrict gc = g + i0;
     T* __restrict mc = m + i0;
     T* __restrict vc = v + i0;
-#pragma omp simd
-    for (std::size_t k = 0; k < cnt; ++k) {
+    T ap[kStatLanes] = {}, au[kStatLanes] = {};
+    auto element = [&](std::size_t k, std::size_t lane) {
       const T gi = gc[k] * c.gmul;
       const T mi = mc[k] * c.b1 + c.b3 * gi;
       const T vi = vc[k] * c.b2 + (c.omb2 * gi) * gi;
@@ -53,12 +55,19 @@ void lamb_moments_loop(T* p, const T* g, T* m, T* v, std::size_t n, const LambEl
       const T pi = pc[k];
       const T pd = kWd == 1 ? pi * c.decay : pi;
       const T u = lamb_update<T, kWd>(mi, vi, pi, c);
-      bp[k] = pd;
-      bu[k] = u;
+      ap[lane] = ap[lane] + pd * pd;
+      au[lane] = au[lane] + u * u;
       if constexpr (kApply) pc[k] = pd + c.coef * u;
+    };
+    for (std::size_t k0 = 0; k0 < full; k0 += kStatLanes) {
+#pragma omp simd
+      for (std::size_t j = 0; j < kStatLanes; ++j) element(k0 + j, j);
     }
-    grad_stats<T>(bp, cnt, p_lanes, &bad);
-    grad_stats<T>(bu, cnt, u_lanes, &bad);
+    for (std::size_t k = full; k < cnt; ++k) element(k, k - full);
+    for (std::size_t j = 0; j < kStatLanes; ++j) {
+      p_lanes[j] += double(ap[j]);
+      u_lanes[j] += double(au[j]);
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 #include "matrix/lamb_step.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <utility>
@@ -73,8 +74,17 @@ void for_each(std::size_t count, std::size_t total, F&& fn) {
 
 }  // namespace
 
-double lamb_step(const std::vector<LambTensor>& ts, const std::vector<LambHyper>& hypers, const LambPreNorm& pre) {
+double lamb_step(const std::vector<LambTensor>& ts, const std::vector<LambHyper>& hypers, const LambPreNorm& pre,
+                 double* pass_seconds) {
   const IsaTable& isa = active_isa();
+  using Clock = std::chrono::steady_clock;
+  auto timed = [pass_seconds](int pass, auto&& fn) {
+    if (!pass_seconds) return fn();
+    const auto t0 = Clock::now();
+    fn();
+    pass_seconds[pass] = std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  if (pass_seconds) pass_seconds[0] = pass_seconds[1] = pass_seconds[2] = 0.0;
   std::vector<Block> blocks;
   std::vector<std::size_t> first(ts.size() + 1, 0);
   std::size_t total = 0;
@@ -92,11 +102,13 @@ double lamb_step(const std::vector<LambTensor>& ts, const std::vector<LambHyper>
   // pytorch_optimizer stacks them (float32 squares summed).
   double scale = 1.0;
   if (pre.enabled && pre.max_grad_norm != 0.0) {
-    for_each(blocks.size(), total, [&](std::size_t bi) {
-      const Block& b = blocks[bi];
-      const LambTensor& t = ts[b.tensor];
-      double bad = 0.0;
-      isa.grad_stats[t.dtype](at(t.grad, b.off, t.dtype), b.n, &lanes[bi * 2 * kLanes], &bad);
+    timed(0, [&] {
+      for_each(blocks.size(), total, [&](std::size_t bi) {
+        const Block& b = blocks[bi];
+        const LambTensor& t = ts[b.tensor];
+        double bad = 0.0;
+        isa.grad_stats[t.dtype](at(t.grad, b.off, t.dtype), b.n, &lanes[bi * 2 * kLanes], &bad);
+      });
     });
     float sum = 0.0f;
     for (std::size_t i = 0; i < ts.size(); ++i) {
@@ -136,12 +148,15 @@ double lamb_step(const std::vector<LambTensor>& ts, const std::vector<LambHyper>
   }
 
   // Pass 1: the moments, Σp'² and Σu² per block (and the params of tensors that do not adapt).
-  for_each(blocks.size(), total, [&](std::size_t bi) {
-    const Block& b = blocks[bi];
-    const LambTensor& t = ts[b.tensor];
-    double* l = &lanes[bi * 2 * kLanes];
-    isa.lamb[t.dtype].moments(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype), at(t.exp_avg, b.off, t.dtype),
-                              at(t.exp_avg_sq, b.off, t.dtype), b.n, sc[b.tensor], !adapt[b.tensor], l, l + kLanes);
+  timed(1, [&] {
+    for_each(blocks.size(), total, [&](std::size_t bi) {
+      const Block& b = blocks[bi];
+      const LambTensor& t = ts[b.tensor];
+      double* l = &lanes[bi * 2 * kLanes];
+      isa.lamb[t.dtype].moments(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype),
+                                at(t.exp_avg, b.off, t.dtype), at(t.exp_avg_sq, b.off, t.dtype), b.n, sc[b.tensor],
+                                !adapt[b.tensor], l, l + kLanes);
+    });
   });
 
   // The trust ratios, from the norms in the dtype (as pytorch_optimizer's tensors hold them).
@@ -170,12 +185,15 @@ double lamb_step(const std::vector<LambTensor>& ts, const std::vector<LambHyper>
   }
 
   // Pass 2: the params of the tensors that adapt.
-  for_each(second.size(), second_total, [&](std::size_t k) {
-    const Block& b = blocks[second[k]];
-    const LambTensor& t = ts[b.tensor];
-    isa.lamb[t.dtype].apply(at(t.param, b.off, t.dtype), at(t.exp_avg, b.off, t.dtype),
-                            at(t.exp_avg_sq, b.off, t.dtype), b.n, sc[b.tensor]);
-  });
+  if (!second.empty())
+    timed(2, [&] {
+      for_each(second.size(), second_total, [&](std::size_t k) {
+        const Block& b = blocks[second[k]];
+        const LambTensor& t = ts[b.tensor];
+        isa.lamb[t.dtype].apply(at(t.param, b.off, t.dtype), at(t.exp_avg, b.off, t.dtype),
+                                at(t.exp_avg_sq, b.off, t.dtype), b.n, sc[b.tensor]);
+      });
+    });
 
   // Every distinct step count advanced once.
   std::vector<void*> seen;

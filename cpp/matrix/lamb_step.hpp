@@ -44,7 +44,9 @@ struct LambPreNorm {
 constexpr std::size_t kLambBlock = std::size_t(1) << 16;
 
 // Steps every tensor; the caller has released the GIL. Never throws after the first write.
-// Returns the pre-norm scale applied to the gradients (1 without pre_norm).
-double lamb_step(const std::vector<LambTensor>& tensors, const std::vector<LambHyper>& hypers, const LambPreNorm& pre);
+// Returns the pre-norm scale applied to the gradients (1 without pre_norm). pass_seconds, when
+// not null, receives the wall time of passes 0, 1 and 2 (0 for a pass not made): benchmarks.
+double lamb_step(const std::vector<LambTensor>& tensors, const std::vector<LambHyper>& hypers, const LambPreNorm& pre,
+                 double* pass_seconds = nullptr);
 
 }  // namespace fastoptim

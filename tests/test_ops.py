@@ -16,9 +16,9 @@ def data(n=257, seed=0):
 
 
 def test_one_op_per_registered_rule():
-    # and the average of weights, Muon and Adafactor (not element-wise rules: tests/test_muon.py,
-    # tests/test_adafactor.py)
-    assert sorted(ops.__all__) == sorted([*(f"{r}_" for r in REGISTRY), "ema_", "muon_", "adafactor_"])
+    # and the average of weights, Muon, Adafactor and Lamb (not element-wise rules: tests/test_muon.py,
+    # tests/test_adafactor.py, tests/test_lamb.py)
+    assert sorted(ops.__all__) == sorted([*(f"{r}_" for r in REGISTRY), "ema_", "muon_", "adafactor_", "lamb_"])
 
 
 @pytest.mark.parametrize("cls_name,kwargs", CLASS_CASES, ids=CLASS_IDS)

@@ -17,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
   fastoptim::register_ops(m);
   fastoptim::register_muon(m);
   fastoptim::register_adafactor(m);
+  fastoptim::register_lamb(m);
 }

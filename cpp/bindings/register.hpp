@@ -10,4 +10,5 @@ void register_runtime(pybind11::module_& m);  // threads, ISA dispatch, the stre
 void register_ops(pybind11::module_& m);      // operations on weights beside the rules (EMA)
 void register_muon(pybind11::module_& m);     // Muon's element-wise passes around Newton–Schulz
 void register_adafactor(pybind11::module_& m);  // Adafactor: factored second moment (matrix/)
+void register_lamb(pybind11::module_& m);       // LAMB: Adam moments, per-tensor trust ratio (matrix/)
 }  // namespace fastoptim

@@ -42,6 +42,7 @@ namespace {
 #include "core/ema.hpp"
 #include "matrix/muon.hpp"
 #include "matrix/adafactor_kernels.hpp"
+#include "matrix/lamb_kernels.hpp"
 static_assert(kBlock8 == kBlock8Size, "block size of the 8-bit state");
 
 // Bulk conversions (tests, and creating or reading float32 masters).
@@ -144,6 +145,8 @@ const IsaTable& table() {
        muon_blend_bf16,
        muon_div_bf16},
       {adafactor_kernels<float>(), adafactor_kernels<double>()},
+      {lamb_kernels<float>(), lamb_kernels<double>()},
+      lamb_probe,
   };
   return t;
 }

@@ -8,6 +8,7 @@
 
 #include "core/rule_types.hpp"
 #include "matrix/adafactor_types.hpp"
+#include "matrix/lamb_types.hpp"
 #include "rule_names.hpp"  // generated: FASTOPTIM_RULES(X), one X(name) per cpp/rules/<name>.hpp
 
 namespace fastoptim {
@@ -56,6 +57,8 @@ struct IsaTable {
   EmaFn ema[kNumDtypes];  // averages of weights (core/ema.hpp)
   MuonKernels muon;       // Muon's passes around Newton–Schulz (matrix/muon.hpp)
   AdafactorKernels adafactor[kNumDtypes];  // matrix/adafactor_kernels.hpp
+  LambKernels lamb[kNumDtypes];            // matrix/lamb_kernels.hpp
+  LambProbeFn lamb_probe;                  // the probe of LAMB's byte shapes
 };
 
 #define FASTOPTIM_DECLARE_ISA(ns) \

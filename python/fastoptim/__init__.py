@@ -15,6 +15,7 @@ from . import data, models, ops, rules, schedules
 from ._version import __version__
 from .adafactor import Adafactor
 from .flat_params import FlatParams
+from .lamb import Lamb
 from .muon import Muon
 from .optimizer import Optimizer, StepResult
 from .row_sparse import RowSparse
@@ -28,5 +29,5 @@ globals().update(CLASSES)
 __all__ = [
     "__version__", "Optimizer", "StepResult", "RowSparse", "FlatParams", "set_num_threads", "get_num_threads",
     "use_isa", "active_isa", "supported_isas", "info", "fit", "History", "EarlyStopping", "lr_sweep", "SweepResult",
-    "data", "models", "ops", "schedules", "rules", *CLASSES, "Muon", "Adafactor",
+    "data", "models", "ops", "schedules", "rules", *CLASSES, "Muon", "Adafactor", "Lamb",
 ]

@@ -84,8 +84,10 @@ def ema_(averages: Arrays, params: Arrays, *, decay: float, first: bool = False)
 __all__ = [*__all__, "ema_"]
 
 
-# Not registry rules (their steps need whole matrices): defined beside their optimizers.
+# Not registry rules (their steps need whole tensors: matrices, per-tensor norms): defined
+# beside their optimizers.
 from .adafactor import adafactor_  # noqa: E402
+from .lamb import lamb_  # noqa: E402
 from .muon import muon_  # noqa: E402
 
-__all__ = [*__all__, "muon_", "adafactor_"]
+__all__ = [*__all__, "muon_", "adafactor_", "lamb_"]

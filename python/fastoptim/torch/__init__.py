@@ -54,10 +54,11 @@ from .. import _core
 from ..runtime import threads_chosen
 from .adafactor import Adafactor
 from .classes import CLASSES
+from .lamb import Lamb
 from .muon import Muon
 
 if not threads_chosen():  # the same count as torch's pool (a rank's share: rank_threads.py)
     _core.set_num_threads(max(1, torch.get_num_threads()))
 
 globals().update(CLASSES)
-__all__ = [*CLASSES, "Muon", "Adafactor"]
+__all__ = [*CLASSES, "Muon", "Adafactor", "Lamb"]

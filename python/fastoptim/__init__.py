@@ -1,7 +1,7 @@
 """fastoptim: the fastest correct neural-network optimizer step on a CPU.
 
 torch.optim's rules (SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, RAdam, Adamax, Adadelta, Rprop,
-ASGD, SparseAdam, Adafactor, Muon), Lion and schedule-free AdamW, with torch's (or the reference
+ASGD, SparseAdam, Adafactor, Muon), Lion, LAMB and schedule-free AdamW, with torch's (or the reference
 package's) names, defaults and formulas, over NumPy arrays, as vectorized multithreaded C++
 kernels; any gradient may be row-sparse (:class:`RowSparse`, for embedding tables)::
 

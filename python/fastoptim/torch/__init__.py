@@ -1,6 +1,6 @@
 """fastoptim.torch: drop-in replacements for torch.optim's optimizers (SGD, Adagrad, RMSprop,
 Adam, AdamW, NAdam, RAdam, Adamax, Adadelta, Rprop, ASGD, SparseAdam: one class per class of each
-registered rule; Muon and Adafactor) and for pytorch-optimizer's Lion and schedulefree's
+registered rule; Muon and Adafactor) and for pytorch-optimizer's Lion and Lamb and schedulefree's
 AdamWScheduleFree, on CPU tensors.
 
     from fastoptim.torch import Adam        # instead of: from torch.optim import Adam

@@ -218,6 +218,48 @@ def test_numpy_checkpoint_is_validated_first(rng):
     assert np.array_equal(opt.state[0]["momentum_buffer"], other.state[0]["momentum_buffer"])
 
 
+
+@pytest.mark.parametrize("api", ["numpy", "ops"])
+def test_ctrl_c_during_newton_schulz_waits_for_the_whole_step(rng, monkeypatch, api):
+    """A SIGINT while the matrix products run (between the two C++ passes) is raised as
+    KeyboardInterrupt after the step, which is then complete: params, buffers and count as an
+    uninterrupted step leaves them."""
+    import os
+    import signal
+
+    import fastoptim.muon as muon_module
+
+    init = rng.standard_normal((24, 16)).astype(np.float32)
+    grad = rng.standard_normal((24, 16)).astype(np.float32)
+
+    def run(interrupt: bool):
+        p, buf = init.copy(), np.zeros_like(init)
+        opt = fo.Muon([p], lr=0.05) if api == "numpy" else None
+        original = muon_module.newton_schulz_bf16
+
+        def products(*a, **kw):
+            if interrupt:
+                os.kill(os.getpid(), signal.SIGINT)  # delivered here, in the middle of the step
+            return original(*a, **kw)
+
+        monkeypatch.setattr(muon_module, "newton_schulz_bf16", products)
+        step = (lambda: opt.step([grad])) if opt else (lambda: fo.ops.muon_([p], [grad], {"momentum_buffer": [buf]},
+                                                                             lr=0.05))
+        if interrupt:
+            with pytest.raises(KeyboardInterrupt):
+                step()
+        else:
+            step()
+        monkeypatch.setattr(muon_module, "newton_schulz_bf16", original)
+        return p, (opt.state[0]["momentum_buffer"] if opt else buf), (opt.state[0]["step"] if opt else None)
+
+    p0, b0, s0 = run(False)
+    p1, b1, s1 = run(True)
+    assert not np.array_equal(p0, init)
+    assert p1.tobytes() == p0.tobytes() and b1.tobytes() == b0.tobytes() and s1 == s0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 # -- against torch.optim.Muon -----------------------------------------------------------------------
 torch = pytest.importorskip("torch", reason="torch is not installed: the differential tests need it")
 if not hasattr(torch.optim, "Muon"):
@@ -401,3 +443,39 @@ def test_torch_every_isa_and_thread_count_gives_the_same_bits(restore_threads):
     results = on_every_isa_and_thread_count(run)
     assert all(r == results[0][2] for _, _, r in results[1:])
     assert math.isfinite(float(np.frombuffer(results[0][2][0], np.float32)[0]))
+
+
+def test_torch_ctrl_c_during_newton_schulz_waits_for_the_whole_step(rng, monkeypatch):
+    """fastoptim.torch.Muon: a SIGINT during the matrix products is raised after the complete step."""
+    import os
+    import signal
+
+    import fastoptim.torch.muon as tmuon
+
+    init = rng.standard_normal((20, 12)).astype(np.float32)
+    grad = torch.from_numpy(rng.standard_normal((20, 12)).astype(np.float32))
+    original = tmuon.orthogonalise
+
+    def run(interrupt: bool):
+        p = torch.nn.Parameter(torch.from_numpy(init.copy()))
+        opt = fot.Muon([p], lr=0.05)
+        p.grad = grad.clone()
+
+        def products(*a, **kw):
+            if interrupt:
+                os.kill(os.getpid(), signal.SIGINT)
+            return original(*a, **kw)
+
+        monkeypatch.setattr(tmuon, "orthogonalise", products)
+        if interrupt:
+            with pytest.raises(KeyboardInterrupt):
+                opt.step()
+        else:
+            opt.step()
+        monkeypatch.setattr(tmuon, "orthogonalise", original)
+        return p.detach().clone(), opt.state[p]["momentum_buffer"].clone()
+
+    p0, b0 = run(False)
+    p1, b1 = run(True)
+    assert not torch.equal(p0, torch.from_numpy(init))
+    assert torch.equal(p1, p0) and torch.equal(b1, b0)

@@ -33,6 +33,7 @@ import numpy as np
 
 from . import _core
 from .flat_params import aligned_full_like
+from .interrupts import deferred_interrupt
 from .optimizer import Optimizer, _GroupState
 from .rules.descriptor import Arg, Buffer, ClassVariant, RuleDescriptor
 
@@ -267,13 +268,16 @@ class Muon(Optimizer):
                 check_hyperparameters(group)  # an option changed through param_groups
                 check_grads(gs.layout.arrays, g, "grads" if not self._grouped else f"grads[{gi}]")
                 self._sync_plan(group, gs)
-            # Every group's momentum pass (which reads the gradients) before any param is written.
-            updates = [momentum_pass(g, gs.buffers["momentum_buffer"], group, self._work.setdefault(gi, _Workspace()))
-                       for gi, (group, gs, g) in enumerate(zip(self.param_groups, self._groups, per_group))]
-            for gi, (group, gs, u) in enumerate(zip(self.param_groups, self._groups, updates)):
-                orthogonalise_and_apply(gs.layout.arrays, u, group, self._work[gi])
-            for gs in self._groups:
-                gs.counter[0] += 1
+            # Every group's momentum pass (which reads the gradients) before any param is written;
+            # a Ctrl-C is held until all passes are done (the step is applied whole).
+            with deferred_interrupt():
+                updates = [momentum_pass(g, gs.buffers["momentum_buffer"], group,
+                                         self._work.setdefault(gi, _Workspace()))
+                           for gi, (group, gs, g) in enumerate(zip(self.param_groups, self._groups, per_group))]
+                for gi, (group, gs, u) in enumerate(zip(self.param_groups, self._groups, updates)):
+                    orthogonalise_and_apply(gs.layout.arrays, u, group, self._work[gi])
+                for gs in self._groups:
+                    gs.counter[0] += 1
             self.last_step = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -304,4 +308,5 @@ def muon_(params: Sequence[np.ndarray], grads: Sequence[np.ndarray], state: Mapp
     check_matrices(params, "params")
     check_grads(params, grads, "grads")
     check_grads(params, bufs, "state['momentum_buffer']")
-    muon_numpy_step(params, grads, bufs, group)
+    with deferred_interrupt():
+        muon_numpy_step(params, grads, bufs, group)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from .. import _core
+from ..interrupts import deferred_interrupt
 from ..muon import ADJUST_LR_FNS, DESCRIPTOR, NS_COEFFICIENTS, adjusted_lr
 from .layout import local
 from .optimizer import _check_param, _FastOptimizer
@@ -179,30 +180,35 @@ class Muon(_FastOptimizer):
                         self._check_state(p, self.state[p], group)
             finally:
                 self._building = False
-            # momentum pass: one C++ call per group and dtype
-            passes = []
-            for group, items in work:
-                for dtype in dict.fromkeys(p.dtype for p, _ in items):
-                    sel = [(p, g, self.state[p]["momentum_buffer"]) for p, g in items if p.dtype == dtype]
-                    grads = [_Dense(g, False) for _, g, _ in sel]
-                    bufs = [_Dense(b, True) for _, _, b in sel]
-                    updates = [torch.empty(p.shape, dtype=torch.bfloat16) for p, _, _ in sel]
-                    _core.muon_momentum([_numpy(b.work) for b in bufs], [_numpy(g.work) for g in grads],
-                                        [_numpy(u) for u in updates], float(group["momentum"]), bool(group["nesterov"]))
-                    for b in bufs:
-                        b.done()
-                    passes.append((group, [p for p, _, _ in sel], updates))
-            # Newton–Schulz (torch's bfloat16 products), then decay and update: one C++ call per part
-            for group, params, updates in passes:
-                lr = group["lr"]
-                lr = float(lr.item()) if isinstance(lr, torch.Tensor) else float(lr)
-                coefficients = tuple(group["ns_coefficients"])
-                outs = [orthogonalise(u, coefficients, int(group["ns_steps"]), group["eps"]).contiguous()
-                        for u in updates]
-                dense = [_Dense(p, True) for p in params]
-                decay = 1 - lr * group["weight_decay"]
-                _core.muon_apply([_numpy(d.work) for d in dense], [_numpy(o) for o in outs], [decay] * len(params),
-                                 [-adjusted_lr(lr, group["adjust_lr_fn"], p.shape) for p in params])
-                for d in dense:
-                    d.done()
+            with deferred_interrupt():  # a Ctrl-C waits for the whole step (momentum, Newton–Schulz, update)
+                self._passes(work)
         return loss
+
+    def _passes(self, work: list) -> None:
+        """The checked step's passes: momentum for every group, then Newton–Schulz and update."""
+        # momentum pass: one C++ call per group and dtype
+        passes = []
+        for group, items in work:
+            for dtype in dict.fromkeys(p.dtype for p, _ in items):
+                sel = [(p, g, self.state[p]["momentum_buffer"]) for p, g in items if p.dtype == dtype]
+                grads = [_Dense(g, False) for _, g, _ in sel]
+                bufs = [_Dense(b, True) for _, _, b in sel]
+                updates = [torch.empty(p.shape, dtype=torch.bfloat16) for p, _, _ in sel]
+                _core.muon_momentum([_numpy(b.work) for b in bufs], [_numpy(g.work) for g in grads],
+                                    [_numpy(u) for u in updates], float(group["momentum"]), bool(group["nesterov"]))
+                for b in bufs:
+                    b.done()
+                passes.append((group, [p for p, _, _ in sel], updates))
+        # Newton–Schulz (torch's bfloat16 products), then decay and update: one C++ call per part
+        for group, params, updates in passes:
+            lr = group["lr"]
+            lr = float(lr.item()) if isinstance(lr, torch.Tensor) else float(lr)
+            coefficients = tuple(group["ns_coefficients"])
+            outs = [orthogonalise(u, coefficients, int(group["ns_steps"]), group["eps"]).contiguous()
+                    for u in updates]
+            dense = [_Dense(p, True) for p in params]
+            decay = 1 - lr * group["weight_decay"]
+            _core.muon_apply([_numpy(d.work) for d in dense], [_numpy(o) for o in outs], [decay] * len(params),
+                             [-adjusted_lr(lr, group["adjust_lr_fn"], p.shape) for p in params])
+            for d in dense:
+                d.done()

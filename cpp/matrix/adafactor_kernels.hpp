@@ -13,6 +13,7 @@
 //   p = p·(1 − lr·λ) − (α/denom)·U
 // in the dtype's arithmetic in torch's order of operations; the sums of squares in double.
 #pragma once
+#include "matrix/pass_probe.hpp"
 
 inline double af_lane_sum(const double* lanes) {
   double a[16];
@@ -181,5 +182,6 @@ void af_vec_apply(void* param, const void* grad, const void* variance, double ep
 template <class T>
 constexpr AdafactorKernels adafactor_kernels() {
   return {af_row_stats<T>, af_vec_stats<T>, af_factors<T>, af_row_update_sq<T>,
-          af_vec_update_sq<T>, af_row_apply<T>, af_vec_apply<T>};
+          af_vec_update_sq<T>, af_row_apply<T>, af_vec_apply<T>,
+          pass_probe_read,   pass_probe_rw_out16, pass_probe_rw_out32, pass_probe_half_rw};
 }

@@ -1,6 +1,7 @@
 #include "matrix/adafactor_step.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <utility>
@@ -78,8 +79,17 @@ void for_blocks(const std::vector<Block>& blocks, std::size_t total, F&& fn) {
 
 }  // namespace
 
-void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<AdafactorHyper>& hypers) {
+void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<AdafactorHyper>& hypers,
+                    double* pass_seconds) {
   const IsaTable& isa = active_isa();
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point t0;
+  auto tic = [&] {
+    if (pass_seconds) t0 = Clock::now();
+  };
+  auto toc = [&](int pass) {
+    if (pass_seconds) pass_seconds[pass] = std::chrono::duration<double>(Clock::now() - t0).count();
+  };
   // Fixed blocks, from the shapes alone.
   std::vector<Block> blocks;
   std::vector<TensorScalars> sc(ts.size());
@@ -118,6 +128,7 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
   }
 
   // Pass 1: ‖p‖², the row sums and the column partial sums of g² (vectors: the variance).
+  tic();
   for_blocks(blocks, total, [&](std::size_t bi) {
     const Block& b = blocks[bi];
     const AdafactorTensor& t = ts[b.tensor];
@@ -130,6 +141,7 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
       k.vec_stats(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype), at(t.variance, b.off, t.dtype), b.n,
                   sc[b.tensor].w, pl);
   });
+  toc(0);
 
   // The small state: α from ‖p‖ (before weight decay), the row and column factors, m per matrix.
   std::vector<double> col_sums;
@@ -173,6 +185,7 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
 
   // Pass 2: ‖U‖².
   std::fill(lanes.begin(), lanes.end(), 0.0);
+  tic();
   for_blocks(blocks, total, [&](std::size_t bi) {
     const Block& b = blocks[bi];
     const AdafactorTensor& t = ts[b.tensor];
@@ -184,6 +197,7 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
     else
       k.vec_update_sq(at(t.grad, b.off, t.dtype), at(t.variance, b.off, t.dtype), sc[b.tensor].eps_sq, b.n, ul);
   });
+  toc(1);
   for (std::size_t i = 0; i < ts.size(); ++i) {
     const AdafactorTensor& t = ts[i];
     if (t.numel == 0) continue;
@@ -197,6 +211,7 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
   }
 
   // Pass 3: the params.
+  tic();
   for_blocks(blocks, total, [&](std::size_t bi) {
     const Block& b = blocks[bi];
     const AdafactorTensor& t = ts[b.tensor];
@@ -210,6 +225,7 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
       k.vec_apply(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype), at(t.variance, b.off, t.dtype), s.eps_sq,
                   s.decay, s.scale, b.n);
   });
+  toc(2);
 
   // Every distinct step count advanced once.
   std::vector<std::pair<void*, std::size_t>> counters;

@@ -42,6 +42,8 @@ constexpr std::size_t kAfMinRows = 8;
 constexpr std::size_t kAfVecBlock = std::size_t(1) << 16;
 
 // Steps every tensor; the caller has released the GIL. Never throws after the first write.
-void adafactor_step(const std::vector<AdafactorTensor>& tensors, const std::vector<AdafactorHyper>& hypers);
+// pass_seconds, where given, receives the wall time of each of the three passes (benchmarks).
+void adafactor_step(const std::vector<AdafactorTensor>& tensors, const std::vector<AdafactorHyper>& hypers,
+                    double* pass_seconds = nullptr);
 
 }  // namespace fastoptim

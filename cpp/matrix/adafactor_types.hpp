@@ -9,6 +9,8 @@
 // blocks that depend only on the shape: the bits depend on neither thread count nor ISA.
 #pragma once
 #include <cstddef>
+#include <cstdint>
+#include <cstdint>
 
 namespace fastoptim {
 
@@ -35,6 +37,13 @@ struct AdafactorKernels {
                     double scale, std::size_t rows, std::size_t cols);
   void (*vec_apply)(void* p, const void* g, const void* variance, double eps_sq, double decay, double scale,
                     std::size_t n);
+  // The streaming probes of the matrix passes' byte shapes (matrix/pass_probe.hpp; float32
+  // streams, the same functions in every dtype's row): the roofs bench/matrix_roof.py compares
+  // Adafactor's and Muon's passes against.
+  float (*probe_read)(const float* a, const float* b, std::size_t n);
+  void (*probe_rw_out16)(float* a, const float* g, std::uint16_t* o, std::size_t n);
+  void (*probe_rw_out32)(float* a, const float* g, float* o, std::size_t n);
+  void (*probe_half_rw)(float* a, const std::uint16_t* h, std::size_t n);
 };
 
 }  // namespace fastoptim

@@ -34,25 +34,66 @@ inline T af_rsqrt_clamped(T v, T eps_sq) {
   return T(1) / root(v);
 }
 
+// The 16 lanes as kStatLanes / kStatWidth vectors of doubles (core/grad_stats.hpp's pattern:
+// GCC/Clang vector extensions, which the vectorizer does not need to discover), and loads of
+// kStatWidth elements of T.
 template <class T>
-void af_row_stats(const void* param, const void* grad, std::size_t rows, std::size_t cols, double* row_sums,
-                  double* col_part, double* p_lanes) {
+struct AfVec {
+  using D = typename StatVec<T>::D;
+  using G = typename StatVec<T>::G;
+  static constexpr int W = kStatWidth;
+  static constexpr int K = int(kStatLanes) / kStatWidth;
+  static G load(const T* x) {
+    G v;
+    __builtin_memcpy(&v, x, sizeof v);
+    return v;
+  }
+  static D wide(G v) { return __builtin_convertvector(v, D); }
+};
+
+// One sweep over each row: p², the row's g² lanes and the column partials together (the lane of
+// column c is c mod 16; every lane and column partial is added in column, then row, order, as
+// three separate loops would add them).
+template <class T>
+void af_row_stats(const void* param, const void* grad, std::size_t rows, std::size_t cols, std::size_t stride,
+                  double* row_lanes, double* col_part, double* p_lanes) {
+  using V = AfVec<T>;
+  using D = typename V::D;
+  constexpr int W = V::W, K = V::K;
   const T* p = static_cast<const T*>(param);
   const T* g = static_cast<const T*>(grad);
-  double bad = 0.0;  // the non-finite flag of grad_stats; Adafactor has no use for it
+  D pacc[K];
+  __builtin_memcpy(pacc, p_lanes, sizeof pacc);
+  const std::size_t full = cols - cols % kStatLanes;
   for (std::size_t r = 0; r < rows; ++r) {
-    const T* gr = g + r * cols;
-    double lanes[kStatLanes] = {};
-    grad_stats<T>(gr, cols, lanes, &bad);
-    row_sums[r] = af_lane_sum(lanes);
-    grad_stats<T>(p + r * cols, cols, p_lanes, &bad);
-    double* __restrict cp = col_part;
-#pragma omp simd
-    for (std::size_t c = 0; c < cols; ++c) {
-      const double x = double(gr[c]);
-      cp[c] += x * x;
+    const T* pr = p + r * stride;
+    const T* gr = g + r * stride;
+    D racc[K];
+    for (int k = 0; k < K; ++k) racc[k] = D{};
+    for (std::size_t c = 0; c < full; c += kStatLanes) {
+      for (int k = 0; k < K; ++k) {
+        const std::size_t o = c + std::size_t(k) * W;
+        const D xd = V::wide(V::load(gr + o)), yd = V::wide(V::load(pr + o));
+        const D x2 = xd * xd;
+        racc[k] += x2;
+        pacc[k] += yd * yd;
+        D cp;
+        __builtin_memcpy(&cp, col_part + o, sizeof cp);
+        cp += x2;
+        __builtin_memcpy(col_part + o, &cp, sizeof cp);
+      }
+    }
+    double* rl = row_lanes + r * kStatLanes;
+    __builtin_memcpy(rl, racc, sizeof racc);
+    for (std::size_t c = full; c < cols; ++c) {
+      const std::size_t j = c - full;
+      const double x = double(gr[c]), y = double(pr[c]);
+      rl[j] += x * x;
+      col_part[c] += x * x;
+      pacc[j / W][j % W] += y * y;
     }
   }
+  __builtin_memcpy(p_lanes, pacc, sizeof pacc);
 }
 
 template <class T>
@@ -105,28 +146,43 @@ inline T af_cap(double eps_sq) {
   return T(1.0 / root(double(T(eps_sq))));
 }
 
+// u = g·min(ir·ic[c], cap) and its square into the lanes in one sweep (lane c mod 16, rows in order).
 template <class T>
 void af_row_update_sq(const void* grad, const void* row_var, const void* inv_col, double eps_sq, std::size_t rows,
-                      std::size_t cols, double* lanes) {
+                      std::size_t cols, std::size_t stride, double* lanes) {
+  using V = AfVec<T>;
+  using D = typename V::D;
+  using G = typename V::G;
+  constexpr int W = V::W, K = V::K;
   const T* g = static_cast<const T*>(grad);
   const T* rv = static_cast<const T*>(row_var);
-  const T* __restrict ic = static_cast<const T*>(inv_col);
+  const T* ic = static_cast<const T*>(inv_col);
   const T cap = af_cap<T>(eps_sq);
-  T buf[kAfChunk];
-  double bad = 0.0;
+  const G capv = G{} + cap;
+  D acc[K];
+  __builtin_memcpy(acc, lanes, sizeof acc);
+  const std::size_t full = cols - cols % kStatLanes;
   for (std::size_t r = 0; r < rows; ++r) {
     const T ir = af_inv_row(rv[r]);
-    const T* __restrict gr = g + r * cols;
-    for (std::size_t c0 = 0; c0 < cols; c0 += kAfChunk) {
-      const std::size_t cnt = cols - c0 < kAfChunk ? cols - c0 : kAfChunk;
-#pragma omp simd
-      for (std::size_t k = 0; k < cnt; ++k) {
-        const T f = ir * ic[c0 + k];
-        buf[k] = (f > cap ? cap : f) * gr[c0 + k];
+    const G irv = G{} + ir;
+    const T* gr = g + r * stride;
+    for (std::size_t c = 0; c < full; c += kStatLanes) {
+      for (int k = 0; k < K; ++k) {
+        const std::size_t o = c + std::size_t(k) * W;
+        const G f = irv * V::load(ic + o);
+        const G u = (f > capv ? capv : f) * V::load(gr + o);
+        const D ud = V::wide(u);
+        acc[k] += ud * ud;
       }
-      grad_stats<T>(buf, cnt, lanes, &bad);
+    }
+    for (std::size_t c = full; c < cols; ++c) {
+      const std::size_t j = c - full;
+      const T f = ir * ic[c];
+      const double u = double((f > cap ? cap : f) * gr[c]);
+      acc[j / W][j % W] += u * u;
     }
   }
+  __builtin_memcpy(lanes, acc, sizeof acc);
 }
 
 template <class T>
@@ -146,7 +202,7 @@ void af_vec_update_sq(const void* grad, const void* variance, double eps_sq, std
 
 template <class T>
 void af_row_apply(void* param, const void* grad, const void* row_var, const void* inv_col, double eps_sq,
-                  double decay, double scale, std::size_t rows, std::size_t cols) {
+                  double decay, double scale, std::size_t rows, std::size_t cols, std::size_t stride) {
   T* p = static_cast<T*>(param);
   const T* g = static_cast<const T*>(grad);
   const T* rv = static_cast<const T*>(row_var);
@@ -154,8 +210,8 @@ void af_row_apply(void* param, const void* grad, const void* row_var, const void
   const T cap = af_cap<T>(eps_sq), dec = T(decay), s = T(scale);
   for (std::size_t r = 0; r < rows; ++r) {
     const T ir = af_inv_row(rv[r]);
-    T* __restrict pr = p + r * cols;
-    const T* __restrict gr = g + r * cols;
+    T* __restrict pr = p + r * stride;
+    const T* __restrict gr = g + r * stride;
 #pragma omp simd
     for (std::size_t c = 0; c < cols; ++c) {
       const T f = ir * ic[c];

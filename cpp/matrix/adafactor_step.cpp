@@ -44,10 +44,11 @@ void advance(const Counter& c) {
   }
 }
 
-// A fixed piece of one tensor: rows [row0, row0 + nrows) of matrix `batch` (factored), or
-// elements [off, off + n) (unfactored). `col_part` indexes its column partial sums.
+// A fixed piece of one tensor: rows [row0, row0 + nrows) and columns [col0, col0 + ncols) of
+// matrix `batch` (factored), or elements [off, off + n) (unfactored). `col_part` indexes its
+// column partial sums, `row_lane` its rows' 16 lanes of g².
 struct Block {
-  std::size_t tensor, batch, row0, nrows, off, n, col_part;
+  std::size_t tensor, batch, row0, nrows, col0, ncols, off, n, col_part, row_lane;
 };
 
 // Per tensor, what passes 1 and 2 produce and pass 3 uses.
@@ -93,30 +94,36 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
   // Fixed blocks, from the shapes alone.
   std::vector<Block> blocks;
   std::vector<TensorScalars> sc(ts.size());
-  std::size_t col_parts = 0, row_sums = 0, total = 0;
+  std::size_t col_parts = 0, row_sums = 0, row_lanes = 0, total = 0;
   for (std::size_t i = 0; i < ts.size(); ++i) {
     const AdafactorTensor& t = ts[i];
     sc[i].first_block = blocks.size();
     total += t.numel;
     if (t.numel == 0) continue;
     if (t.factored) {
-      std::size_t per = std::max((kAfBlockElems + t.cols - 1) / t.cols, kAfMinRows);
+      const std::size_t tile = std::min(t.cols, kAfTileCols);
+      std::size_t per = std::max((kAfBlockElems + tile - 1) / tile, kAfMinRows);
       per = std::min(per, t.rows);
       sc[i].row_sums = row_sums;
       row_sums += t.batches * t.rows;
       for (std::size_t b = 0; b < t.batches; ++b)
         for (std::size_t r = 0; r < t.rows; r += per) {
           const std::size_t nr = std::min(per, t.rows - r);
-          blocks.push_back({i, b, r, nr, (b * t.rows + r) * t.cols, nr * t.cols, col_parts});
-          col_parts += t.cols;
+          for (std::size_t c = 0; c < t.cols; c += tile) {
+            const std::size_t nc = std::min(tile, t.cols - c);
+            blocks.push_back({i, b, r, nr, c, nc, (b * t.rows + r) * t.cols + c, nr * nc, col_parts, row_lanes});
+            col_parts += nc;
+            row_lanes += nr * kLanes;
+          }
         }
     } else {
       for (std::size_t off = 0; off < t.numel; off += kAfVecBlock)
-        blocks.push_back({i, 0, 0, 0, off, std::min(kAfVecBlock, t.numel - off), 0});
+        blocks.push_back({i, 0, 0, 0, 0, 0, off, std::min(kAfVecBlock, t.numel - off), 0, 0});
     }
     sc[i].nblocks = blocks.size() - sc[i].first_block;
   }
-  std::vector<double> lanes(blocks.size() * kLanes, 0.0), cols(col_parts, 0.0), rows(row_sums, 0.0);
+  std::vector<double> lanes(blocks.size() * kLanes, 0.0), cols(col_parts, 0.0), rows(row_sums, 0.0),
+      rlanes(row_lanes, 0.0);
 
   // Per-step scalars of each tensor, in double (torch's Python floats).
   for (std::size_t i = 0; i < ts.size(); ++i) {
@@ -135,8 +142,8 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
     const AdafactorKernels& k = isa.adafactor[t.dtype];
     double* pl = &lanes[bi * kLanes];
     if (t.factored)
-      k.row_stats(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype), b.nrows, t.cols,
-                  &rows[sc[b.tensor].row_sums + b.batch * t.rows + b.row0], &cols[b.col_part], pl);
+      k.row_stats(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype), b.nrows, b.ncols, t.cols,
+                  &rlanes[b.row_lane], &cols[b.col_part], pl);
     else
       k.vec_stats(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype), at(t.variance, b.off, t.dtype), b.n,
                   sc[b.tensor].w, pl);
@@ -144,7 +151,7 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
   toc(0);
 
   // The small state: α from ‖p‖ (before weight decay), the row and column factors, m per matrix.
-  std::vector<double> col_sums;
+  std::vector<double> col_sums, row_acc;
   // Per tensor, 1/√(col_var/m) of each of its matrices (dtype-sized; doubles keep it aligned).
   std::vector<std::size_t> inv_off(ts.size(), 0);
   std::size_t inv_total = 0;
@@ -173,11 +180,21 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
     const AdafactorKernels& k = isa.adafactor[t.dtype];
     std::size_t b = sc[i].first_block;
     for (std::size_t batch = 0; batch < t.batches; ++batch) {
+      // Column sums: the blocks' partials in block (row) order. Row sums: each row's lanes
+      // summed over its tiles in column order, then the 16 lanes pairwise (one tile: its lanes).
       col_sums.assign(t.cols, 0.0);
+      row_acc.assign(t.rows * kLanes, 0.0);
       for (; b < sc[i].first_block + sc[i].nblocks && blocks[b].batch == batch; ++b) {
-        const double* part = &cols[blocks[b].col_part];
-        for (std::size_t c = 0; c < t.cols; ++c) col_sums[c] += part[c];
+        const Block& blk = blocks[b];
+        const double* part = &cols[blk.col_part];
+        double* cs = &col_sums[blk.col0];
+        for (std::size_t c = 0; c < blk.ncols; ++c) cs[c] += part[c];
+        const double* rl = &rlanes[blk.row_lane];
+        double* ra = &row_acc[blk.row0 * kLanes];
+        for (std::size_t j = 0; j < blk.nrows * kLanes; ++j) ra[j] += rl[j];
       }
+      double* rs = &rows[sc[i].row_sums + batch * t.rows];
+      for (std::size_t r = 0; r < t.rows; ++r) rs[r] = lane_sum(&row_acc[r * kLanes]);
       k.factors(at(t.row_var, batch * t.rows, t.dtype), at(t.col_var, batch * t.cols, t.dtype), inv_col(i, batch),
                 &rows[sc[i].row_sums + batch * t.rows], col_sums.data(), t.rows, t.cols, sc[i].w, h.eps1);
     }
@@ -193,7 +210,8 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
     double* ul = &lanes[bi * kLanes];
     if (t.factored)
       k.row_update_sq(at(t.grad, b.off, t.dtype), at(t.row_var, b.batch * t.rows + b.row0, t.dtype),
-                      inv_col(b.tensor, b.batch), sc[b.tensor].eps_sq, b.nrows, t.cols, ul);
+                      at(inv_col(b.tensor, b.batch), b.col0, t.dtype), sc[b.tensor].eps_sq, b.nrows, b.ncols, t.cols,
+                      ul);
     else
       k.vec_update_sq(at(t.grad, b.off, t.dtype), at(t.variance, b.off, t.dtype), sc[b.tensor].eps_sq, b.n, ul);
   });
@@ -219,8 +237,8 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
     const TensorScalars& s = sc[b.tensor];
     if (t.factored)
       k.row_apply(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype),
-                  at(t.row_var, b.batch * t.rows + b.row0, t.dtype), inv_col(b.tensor, b.batch), s.eps_sq, s.decay,
-                  s.scale, b.nrows, t.cols);
+                  at(t.row_var, b.batch * t.rows + b.row0, t.dtype), at(inv_col(b.tensor, b.batch), b.col0, t.dtype),
+                  s.eps_sq, s.decay, s.scale, b.nrows, b.ncols, t.cols);
     else
       k.vec_apply(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype), at(t.variance, b.off, t.dtype), s.eps_sq,
                   s.decay, s.scale, b.n);

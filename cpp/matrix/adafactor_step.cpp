@@ -64,6 +64,18 @@ const char* at(const void* base, std::size_t elems, Dtype d) {
   return static_cast<const char*>(base) + elems * dtype_size(d);
 }
 
+// A step's scratch (block lanes, column partials, row lanes and sums, factors), kept per calling
+// thread from step to step: megabytes allocated afresh every step are fresh pages every step,
+// faulted in and zeroed by the OS (about a tenth of a 4096×4096 step here). Only sizes carry
+// over; every step fills what it reads.
+struct Scratch {
+  std::vector<double> lanes, cols, rows, rlanes, col_sums, row_acc, inv_cols;
+};
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
 template <class F>
 void for_blocks(const std::vector<Block>& blocks, std::size_t total, F&& fn) {
   const int nt = threads_for(total);
@@ -122,8 +134,12 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
     }
     sc[i].nblocks = blocks.size() - sc[i].first_block;
   }
-  std::vector<double> lanes(blocks.size() * kLanes, 0.0), cols(col_parts, 0.0), rows(row_sums, 0.0),
-      rlanes(row_lanes, 0.0);
+  Scratch& scr = scratch();
+  std::vector<double>&lanes = scr.lanes, &cols = scr.cols, &rows = scr.rows, &rlanes = scr.rlanes;
+  lanes.assign(blocks.size() * kLanes, 0.0);
+  cols.assign(col_parts, 0.0);
+  rows.assign(row_sums, 0.0);
+  rlanes.assign(row_lanes, 0.0);
 
   // Per-step scalars of each tensor, in double (torch's Python floats).
   for (std::size_t i = 0; i < ts.size(); ++i) {
@@ -151,7 +167,7 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
   toc(0);
 
   // The small state: α from ‖p‖ (before weight decay), the row and column factors, m per matrix.
-  std::vector<double> col_sums, row_acc;
+  std::vector<double>&col_sums = scr.col_sums, &row_acc = scr.row_acc;
   // Per tensor, 1/√(col_var/m) of each of its matrices (dtype-sized; doubles keep it aligned).
   std::vector<std::size_t> inv_off(ts.size(), 0);
   std::size_t inv_total = 0;
@@ -160,7 +176,8 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
       inv_off[i] = inv_total;
       inv_total += ts[i].batches * ts[i].cols;
     }
-  std::vector<double> inv_cols(inv_total);
+  std::vector<double>& inv_cols = scr.inv_cols;
+  inv_cols.assign(inv_total, 0.0);
   auto inv_col = [&](std::size_t i, std::size_t batch) {
     return at(inv_cols.data(), inv_off[i] + batch * ts[i].cols, ts[i].dtype);
   };

@@ -132,20 +132,25 @@ def muon_rows(case, shapes, threads, pairs):
     bufs = [np.zeros(s, np.float32) for s in shapes]
     n = sum(int(np.prod(s)) for s in shapes)
     a, g = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    return [row for kind, dtype in (("bf16 bits", np.uint16), ("f32 values", np.float32))
+            for row in muon_kind_rows(case, shapes, threads, pairs, params, grads, bufs, a, g, kind, dtype)]
+
+
+def muon_kind_rows(case, shapes, threads, pairs, params, grads, bufs, a, g, kind, dtype):
+    n = a.size
+    upd = [np.zeros(s, dtype) for s in shapes]
+    o = np.zeros(n, dtype)
+    ones, negs = [1.0] * len(shapes), [-1e-9] * len(shapes)
     out = []
-    for kind, dtype in (("bf16 bits", np.uint16), ("f32 values", np.float32)):
-        upd = [np.zeros(s, dtype) for s in shapes]
-        o = np.zeros(n, dtype)
-        ones, negs = [1.0] * len(shapes), [-1e-9] * len(shapes)
-        ratios, times = paired(lambda: _core.muon_momentum(bufs, grads, upd, 0.95, True),
-                               [lambda: _core.pass_probe("rw_out", [a, g, o])], pairs)
-        out.append(row_of(case, "muon", f"momentum ({kind})", threads, n, 14 if dtype is np.uint16 else 16,
-                          ratios[0], times[0]))
-        apply_probe = (lambda: _core.pass_probe("half_rw", [a, o])) if dtype is np.uint16 else \
-            (lambda: _core.stream_probe([a], o))
-        ratios, times = paired(lambda: _core.muon_apply(params, upd, ones, negs), [apply_probe], pairs)
-        out.append(row_of(case, "muon", f"apply ({kind})", threads, n, 10 if dtype is np.uint16 else 12,
-                          ratios[0], times[0]))
+    ratios, times = paired(lambda: _core.muon_momentum(bufs, grads, upd, 0.95, True),
+                           [lambda: _core.pass_probe("rw_out", [a, g, o])], pairs)
+    out.append(row_of(case, "muon", f"momentum ({kind})", threads, n, 14 if dtype is np.uint16 else 16,
+                      ratios[0], times[0]))
+    apply_probe = (lambda: _core.pass_probe("half_rw", [a, o])) if dtype is np.uint16 else \
+        (lambda: _core.stream_probe([a], o))
+    ratios, times = paired(lambda: _core.muon_apply(params, upd, ones, negs), [apply_probe], pairs)
+    out.append(row_of(case, "muon", f"apply ({kind})", threads, n, 10 if dtype is np.uint16 else 12,
+                      ratios[0], times[0]))
     return out
 
 

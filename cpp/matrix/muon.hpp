@@ -35,49 +35,31 @@ inline float muon_load(typename MuonUpdate<U>::type u) {
 //   B = lerp(B, G, 1 − μ)                         (torch.lerp's two branches, weights in T)
 //   U = nesterov ? lerp(G, B, μ) : B
 //   u = bfloat16(U)                               (Newton–Schulz's input, as torch's .bfloat16())
-// The loops with torch.lerp's branch of each weight fixed (kLow: a + w·(b − a), else
-// b − (b − a)·(1 − w)), so that the vectorized loop computes one formula per lerp, not both
-// and a blend (the same bits as choosing per element: the choice depends on the weight alone).
-template <class T, class U, bool kNesterov, bool kLow, bool kLowV>
-void muon_momentum_loop(T* __restrict b, const T* __restrict g, typename MuonUpdate<U>::type* __restrict u,
-                        std::size_t n, T w, T wc, T v, T vc) {
-#pragma omp simd
-  for (std::size_t i = 0; i < n; ++i) {
-    const T gi = g[i];
-    const T bi = lerp(b[i], gi, w, wc, kLow);
-    b[i] = bi;
-    if constexpr (kNesterov)
-      u[i] = muon_store<U>(float(lerp(gi, bi, v, vc, kLowV)));
-    else
-      u[i] = muon_store<U>(float(bi));
-  }
-}
-
 template <class T, class U>
 void muon_momentum(void* buf, const void* grad, void* update, std::size_t n, double momentum, bool nesterov) {
   using S = typename MuonUpdate<U>::type;
-  T* b = static_cast<T*>(buf);
-  const T* g = static_cast<const T*>(grad);
-  S* u = static_cast<S*>(update);
+  T* __restrict b = static_cast<T*>(buf);
+  const T* __restrict g = static_cast<const T*>(grad);
+  S* __restrict u = static_cast<S*>(update);
   const T w = T(1.0 - momentum), wc = T(1) - w;  // torch's lerp weight 1 − μ and its complement in T
   const bool low = (w < T(0) ? -w : w) < T(0.5);
   const T v = T(momentum), vc = T(1) - v;  // the Nesterov blend's weight μ
   const bool low_v = (v < T(0) ? -v : v) < T(0.5);
-  if (!nesterov) {
-    if (low)
-      muon_momentum_loop<T, U, false, true, false>(b, g, u, n, w, wc, v, vc);
-    else
-      muon_momentum_loop<T, U, false, false, false>(b, g, u, n, w, wc, v, vc);
-  } else if (low) {
-    if (low_v)
-      muon_momentum_loop<T, U, true, true, true>(b, g, u, n, w, wc, v, vc);
-    else
-      muon_momentum_loop<T, U, true, true, false>(b, g, u, n, w, wc, v, vc);
+  if (nesterov) {
+#pragma omp simd
+    for (std::size_t i = 0; i < n; ++i) {
+      const T gi = g[i];
+      const T bi = lerp(b[i], gi, w, wc, low);
+      b[i] = bi;
+      u[i] = muon_store<U>(float(lerp(gi, bi, v, vc, low_v)));
+    }
   } else {
-    if (low_v)
-      muon_momentum_loop<T, U, true, false, true>(b, g, u, n, w, wc, v, vc);
-    else
-      muon_momentum_loop<T, U, true, false, false>(b, g, u, n, w, wc, v, vc);
+#pragma omp simd
+    for (std::size_t i = 0; i < n; ++i) {
+      const T bi = lerp(b[i], g[i], w, wc, low);
+      b[i] = bi;
+      u[i] = muon_store<U>(float(bi));
+    }
   }
 }
 

@@ -64,17 +64,14 @@ const char* at(const void* base, std::size_t elems, Dtype d) {
   return static_cast<const char*>(base) + elems * dtype_size(d);
 }
 
-// A step's scratch (block lanes, column partials, row lanes and sums, factors), kept per calling
-// thread from step to step: megabytes allocated afresh every step are fresh pages every step,
-// faulted in and zeroed by the OS (about a tenth of a 4096×4096 step here). Only sizes carry
-// over; every step fills what it reads.
+// A step's scratch (block lanes, column partials, row lanes and sums, factors), freed at the end
+// of the step. Kept per thread from step to step, it saved the fresh pages of every step (a
+// 16×1048576 step 34.6 → 19.6 ms, one thread), but the memory it held made the Muon passes run
+// in the same process after it 20-25 % slower (5.8 vs 7.4 ms, 4096×4096 momentum pass; bench/
+// matrix_roof.py, which runs Adafactor's cases first; the cause was not found). So it is not kept.
 struct Scratch {
   std::vector<double> lanes, cols, rows, rlanes, col_sums, row_acc, inv_cols;
 };
-Scratch& scratch() {
-  thread_local Scratch s;
-  return s;
-}
 
 template <class F>
 void for_blocks(const std::vector<Block>& blocks, std::size_t total, F&& fn) {
@@ -134,7 +131,7 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
     }
     sc[i].nblocks = blocks.size() - sc[i].first_block;
   }
-  Scratch& scr = scratch();
+  Scratch scr;
   std::vector<double>&lanes = scr.lanes, &cols = scr.cols, &rows = scr.rows, &rlanes = scr.rlanes;
   lanes.assign(blocks.size() * kLanes, 0.0);
   cols.assign(col_parts, 0.0);

@@ -15,6 +15,14 @@
 #pragma once
 #include "matrix/pass_probe.hpp"
 
+// The helpers below pass GCC vector types by value: in the baseline copy a 4-double vector is
+// wider than SSE registers, which -Wpsabi reports as an ABI change. These functions are internal
+// to one copy (an anonymous namespace) and inlined; no ABI is crossed. (Not popped: the templates
+// are instantiated at the end of the translation unit, where this header is the last one.)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
 inline double af_lane_sum(const double* lanes) {
   double a[16];
   for (int i = 0; i < 16; ++i) a[i] = lanes[i];

@@ -98,7 +98,8 @@ def test_op_matches_class(rng):
 
 
 def test_same_bits_on_every_isa_and_thread_count(rng, restore_threads):
-    shapes = [(70000,), (300, 257), (3, 40, 129), (1, 5000)]
+    # (5, 40007): wider than a column tile (16384), with a tail that is not a multiple of 16
+    shapes = [(70000,), (300, 257), (3, 40, 129), (1, 5000), (5, 40007)]
     p0 = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     gs = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(3)]
 
@@ -222,6 +223,23 @@ def test_torch_class_matches_torch_optim(dtype, seed):
             if k != "step":
                 assert sa[k].dtype == sb[k].dtype and sa[k].shape == sb[k].shape
                 assert scale_err(sa[k].numpy(), sb[k].numpy()) < tol, (i, k, cfg)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_wide_matrices_in_column_tiles_match_torch_optim(dtype, rng):
+    """Matrices wider than a column tile (16384) are stepped in tiles whose row and column sums
+    are combined afterwards: still torch's step."""
+    shapes = [(3, 40007), (2, 2, 16400), (40, 16384)]
+    ours, theirs, a, b = _torch_pair(rng, dtype, shapes, {"lr": 0.05, "weight_decay": 0.1})
+    for _ in range(4):
+        _grads(rng, [ours, theirs], dtype)
+        a.step()
+        b.step()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for i, (x, y) in enumerate(zip(ours, theirs)):
+        assert scale_err(x.detach().numpy(), y.detach().numpy()) < tol, i
+        for k in ("row_var", "col_var"):
+            assert scale_err(a.state[x][k].numpy(), b.state[y][k].numpy()) < tol, (i, k)
 
 
 @pytest.mark.parametrize("direction", ["torch->fastoptim", "fastoptim->torch"])

@@ -9,6 +9,8 @@
 
 #include "bindings/register.hpp"
 #include "core/buffers.hpp"
+#include "core/dispatch.hpp"
+#include "core/parallel.hpp"
 #include "matrix/adafactor_step.hpp"
 
 namespace py = pybind11;
@@ -61,8 +63,8 @@ ArrayRef state_buffer(py::handle obj, const char* name, std::size_t i, Dtype dty
   return a;
 }
 
-void adafactor_step_py(py::list params, py::list grads, py::list row_vars, py::list col_vars, py::list variances,
-                       py::list counters, py::list hypers, py::list hyper_index) {
+void adafactor_step_impl(py::list params, py::list grads, py::list row_vars, py::list col_vars, py::list variances,
+                         py::list counters, py::list hypers, py::list hyper_index, double* pass_seconds) {
   const std::size_t n = py::len(params);
   const std::pair<const char*, py::list*> lists[] = {{"grads", &grads},         {"row_vars", &row_vars},
                                                      {"col_vars", &col_vars},   {"variances", &variances},
@@ -141,7 +143,74 @@ void adafactor_step_py(py::list params, py::list grads, py::list row_vars, py::l
   written.seal();
   for (std::size_t i = 0; i < n; ++i) written.check_disjoint(read[i], Label{"grads", nullptr, i});
   py::gil_scoped_release nogil;
-  adafactor_step(ts, hs);
+  adafactor_step(ts, hs, pass_seconds);
+}
+
+void adafactor_step_py(py::list params, py::list grads, py::list row_vars, py::list col_vars, py::list variances,
+                       py::list counters, py::list hypers, py::list hyper_index) {
+  adafactor_step_impl(params, grads, row_vars, col_vars, variances, counters, hypers, hyper_index, nullptr);
+}
+
+py::tuple adafactor_step_timed_py(py::list params, py::list grads, py::list row_vars, py::list col_vars,
+                                  py::list variances, py::list counters, py::list hypers, py::list hyper_index) {
+  double t[3] = {0, 0, 0};
+  adafactor_step_impl(params, grads, row_vars, col_vars, variances, counters, hypers, hyper_index, t);
+  return py::make_tuple(t[0], t[1], t[2]);
+}
+
+// The streaming probes of the matrix passes' byte shapes (matrix/pass_probe.hpp), over equal
+// ranges on the step's threads, as the passes run:
+//   "read":    Σ a (+ b)               one (two) float32 read streams
+//   "rw_out":  a = 0.5a + g, o = a     (o uint16: a's top half; o float32: a)
+//   "half_rw": a = 0.5a + widen(h)     h: uint16 (bfloat16 bits)
+double pass_probe_py(const std::string& shape, py::list arrays) {
+  const std::size_t na = py::len(arrays);
+  const AdafactorKernels& k = active_isa().adafactor[kF32];
+  auto f32 = [&](std::size_t i, bool writable, py::handle like) {
+    return check_array(arrays[i], Label{"arrays", nullptr, i}, kF32, writable, like);
+  };
+  if (shape == "read") {
+    if (na < 1 || na > 2) throw py::value_error("read: one or two float32 arrays");
+    const ArrayRef a = f32(0, false, py::handle());
+    const ArrayRef b = na == 2 ? f32(1, false, arrays[0]) : ArrayRef{nullptr, 0, 0};
+    const auto* ap = static_cast<const float*>(a.data);
+    const auto* bp = static_cast<const float*>(b.data);
+    py::gil_scoped_release nogil;
+    // The sums are not needed: the kernel is reached through a pointer, so its loads stay.
+    parallel_ranges(a.size, 16, [&](std::size_t lo, std::size_t hi) {
+      k.probe_read(ap + lo, bp ? bp + lo : nullptr, hi - lo);
+    });
+    return 0.0;
+  }
+  if (shape == "rw_out") {
+    if (na != 3) throw py::value_error("rw_out: arrays a, g, o");
+    const ArrayRef a = f32(0, true, py::handle()), g = f32(1, false, arrays[0]);
+    const py::array o = py::reinterpret_borrow<py::array>(arrays[2]);
+    const bool half = o.dtype().equal(py::dtype::of<std::uint16_t>());
+    const ArrayRef ov = check_plain(arrays[2], Label{"arrays", nullptr, 2},
+                                    half ? py::dtype::of<std::uint16_t>() : py::dtype::of<float>(), a.size);
+    auto* ap = static_cast<float*>(a.data);
+    const auto* gp = static_cast<const float*>(g.data);
+    py::gil_scoped_release nogil;
+    parallel_ranges(a.size, 32, [&](std::size_t lo, std::size_t hi) {
+      if (half)
+        k.probe_rw_out16(ap + lo, gp + lo, static_cast<std::uint16_t*>(ov.data) + lo, hi - lo);
+      else
+        k.probe_rw_out32(ap + lo, gp + lo, static_cast<float*>(ov.data) + lo, hi - lo);
+    });
+    return 0.0;
+  }
+  if (shape == "half_rw") {
+    if (na != 2) throw py::value_error("half_rw: arrays a, h");
+    const ArrayRef a = f32(0, true, py::handle());
+    const ArrayRef h = check_plain(arrays[1], Label{"arrays", nullptr, 1}, py::dtype::of<std::uint16_t>(), a.size);
+    auto* ap = static_cast<float*>(a.data);
+    const auto* hp = static_cast<const std::uint16_t*>(h.data);
+    py::gil_scoped_release nogil;
+    parallel_ranges(a.size, 32, [&](std::size_t lo, std::size_t hi) { k.probe_half_rw(ap + lo, hp + lo, hi - lo); });
+    return 0.0;
+  }
+  throw py::value_error("shape: one of 'read', 'rw_out', 'half_rw', got '" + shape + "'");
 }
 
 }  // namespace
@@ -154,6 +223,13 @@ void register_adafactor(py::module_& m) {
         "(None where a param has no such state). hypers: (lr, beta2_decay, eps1, eps2, d, weight_decay, "
         "maximize) tuples; hyper_index: which each param uses; counters: each param's step count (1-element "
         "int64/float32/float64 array; each distinct one advanced once). Everything is checked before any write.");
+  m.def("adafactor_step_timed", &adafactor_step_timed_py, py::arg("params"), py::arg("grads"), py::arg("row_vars"),
+        py::arg("col_vars"), py::arg("variances"), py::arg("counters"), py::arg("hypers"), py::arg("hyper_index"),
+        "adafactor_step, returning the wall time in seconds of each of its three passes (benchmarks).");
+  m.def("pass_probe", &pass_probe_py, py::arg("shape"), py::arg("arrays"),
+        "The streaming probe of a matrix pass's byte shape on the step's threads (bench/matrix_roof.py): "
+        "'read' [a] or [a, b]: sums float32 read streams; 'rw_out' [a, g, o]: a = 0.5a + g, o = a (o float32, "
+        "or uint16: a's top half); 'half_rw' [a, h]: a = 0.5a + bfloat16 h (uint16 bits).");
 }
 
 }  // namespace fastoptim

@@ -1,6 +1,7 @@
 #include "matrix/adafactor_step.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <utility>
@@ -43,10 +44,11 @@ void advance(const Counter& c) {
   }
 }
 
-// A fixed piece of one tensor: rows [row0, row0 + nrows) of matrix `batch` (factored), or
-// elements [off, off + n) (unfactored). `col_part` indexes its column partial sums.
+// A fixed piece of one tensor: rows [row0, row0 + nrows) and columns [col0, col0 + ncols) of
+// matrix `batch` (factored), or elements [off, off + n) (unfactored). `col_part` indexes its
+// column partial sums, `row_lane` its rows' 16 lanes of g².
 struct Block {
-  std::size_t tensor, batch, row0, nrows, off, n, col_part;
+  std::size_t tensor, batch, row0, nrows, col0, ncols, off, n, col_part, row_lane;
 };
 
 // Per tensor, what passes 1 and 2 produce and pass 3 uses.
@@ -61,6 +63,15 @@ char* at(void* base, std::size_t elems, Dtype d) {
 const char* at(const void* base, std::size_t elems, Dtype d) {
   return static_cast<const char*>(base) + elems * dtype_size(d);
 }
+
+// A step's scratch (block lanes, column partials, row lanes and sums, factors), freed at the end
+// of the step. Kept per thread from step to step, it saved the fresh pages of every step (a
+// 16×1048576 step 34.6 → 19.6 ms, one thread), but the memory it held made the Muon passes run
+// in the same process after it 20-25 % slower (5.8 vs 7.4 ms, 4096×4096 momentum pass; bench/
+// matrix_roof.py, which runs Adafactor's cases first; the cause was not found). So it is not kept.
+struct Scratch {
+  std::vector<double> lanes, cols, rows, rlanes, col_sums, row_acc, inv_cols;
+};
 
 template <class F>
 void for_blocks(const std::vector<Block>& blocks, std::size_t total, F&& fn) {
@@ -78,35 +89,54 @@ void for_blocks(const std::vector<Block>& blocks, std::size_t total, F&& fn) {
 
 }  // namespace
 
-void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<AdafactorHyper>& hypers) {
+void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<AdafactorHyper>& hypers,
+                    double* pass_seconds) {
   const IsaTable& isa = active_isa();
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point t0;
+  auto tic = [&] {
+    if (pass_seconds) t0 = Clock::now();
+  };
+  auto toc = [&](int pass) {
+    if (pass_seconds) pass_seconds[pass] = std::chrono::duration<double>(Clock::now() - t0).count();
+  };
   // Fixed blocks, from the shapes alone.
   std::vector<Block> blocks;
   std::vector<TensorScalars> sc(ts.size());
-  std::size_t col_parts = 0, row_sums = 0, total = 0;
+  std::size_t col_parts = 0, row_sums = 0, row_lanes = 0, total = 0;
   for (std::size_t i = 0; i < ts.size(); ++i) {
     const AdafactorTensor& t = ts[i];
     sc[i].first_block = blocks.size();
     total += t.numel;
     if (t.numel == 0) continue;
     if (t.factored) {
-      std::size_t per = std::max((kAfBlockElems + t.cols - 1) / t.cols, kAfMinRows);
+      const std::size_t tile = std::min(t.cols, kAfTileCols);
+      std::size_t per = std::max((kAfBlockElems + tile - 1) / tile, kAfMinRows);
       per = std::min(per, t.rows);
       sc[i].row_sums = row_sums;
       row_sums += t.batches * t.rows;
       for (std::size_t b = 0; b < t.batches; ++b)
         for (std::size_t r = 0; r < t.rows; r += per) {
           const std::size_t nr = std::min(per, t.rows - r);
-          blocks.push_back({i, b, r, nr, (b * t.rows + r) * t.cols, nr * t.cols, col_parts});
-          col_parts += t.cols;
+          for (std::size_t c = 0; c < t.cols; c += tile) {
+            const std::size_t nc = std::min(tile, t.cols - c);
+            blocks.push_back({i, b, r, nr, c, nc, (b * t.rows + r) * t.cols + c, nr * nc, col_parts, row_lanes});
+            col_parts += nc;
+            row_lanes += nr * kLanes;
+          }
         }
     } else {
       for (std::size_t off = 0; off < t.numel; off += kAfVecBlock)
-        blocks.push_back({i, 0, 0, 0, off, std::min(kAfVecBlock, t.numel - off), 0});
+        blocks.push_back({i, 0, 0, 0, 0, 0, off, std::min(kAfVecBlock, t.numel - off), 0, 0});
     }
     sc[i].nblocks = blocks.size() - sc[i].first_block;
   }
-  std::vector<double> lanes(blocks.size() * kLanes, 0.0), cols(col_parts, 0.0), rows(row_sums, 0.0);
+  Scratch scr;
+  std::vector<double>&lanes = scr.lanes, &cols = scr.cols, &rows = scr.rows, &rlanes = scr.rlanes;
+  lanes.assign(blocks.size() * kLanes, 0.0);
+  cols.assign(col_parts, 0.0);
+  rows.assign(row_sums, 0.0);
+  rlanes.assign(row_lanes, 0.0);
 
   // Per-step scalars of each tensor, in double (torch's Python floats).
   for (std::size_t i = 0; i < ts.size(); ++i) {
@@ -118,21 +148,23 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
   }
 
   // Pass 1: ‖p‖², the row sums and the column partial sums of g² (vectors: the variance).
+  tic();
   for_blocks(blocks, total, [&](std::size_t bi) {
     const Block& b = blocks[bi];
     const AdafactorTensor& t = ts[b.tensor];
     const AdafactorKernels& k = isa.adafactor[t.dtype];
     double* pl = &lanes[bi * kLanes];
     if (t.factored)
-      k.row_stats(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype), b.nrows, t.cols,
-                  &rows[sc[b.tensor].row_sums + b.batch * t.rows + b.row0], &cols[b.col_part], pl);
+      k.row_stats(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype), b.nrows, b.ncols, t.cols,
+                  &rlanes[b.row_lane], &cols[b.col_part], pl);
     else
       k.vec_stats(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype), at(t.variance, b.off, t.dtype), b.n,
                   sc[b.tensor].w, pl);
   });
+  toc(0);
 
   // The small state: α from ‖p‖ (before weight decay), the row and column factors, m per matrix.
-  std::vector<double> col_sums;
+  std::vector<double>&col_sums = scr.col_sums, &row_acc = scr.row_acc;
   // Per tensor, 1/√(col_var/m) of each of its matrices (dtype-sized; doubles keep it aligned).
   std::vector<std::size_t> inv_off(ts.size(), 0);
   std::size_t inv_total = 0;
@@ -141,7 +173,8 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
       inv_off[i] = inv_total;
       inv_total += ts[i].batches * ts[i].cols;
     }
-  std::vector<double> inv_cols(inv_total);
+  std::vector<double>& inv_cols = scr.inv_cols;
+  inv_cols.assign(inv_total, 0.0);
   auto inv_col = [&](std::size_t i, std::size_t batch) {
     return at(inv_cols.data(), inv_off[i] + batch * ts[i].cols, ts[i].dtype);
   };
@@ -161,11 +194,21 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
     const AdafactorKernels& k = isa.adafactor[t.dtype];
     std::size_t b = sc[i].first_block;
     for (std::size_t batch = 0; batch < t.batches; ++batch) {
+      // Column sums: the blocks' partials in block (row) order. Row sums: each row's lanes
+      // summed over its tiles in column order, then the 16 lanes pairwise (one tile: its lanes).
       col_sums.assign(t.cols, 0.0);
+      row_acc.assign(t.rows * kLanes, 0.0);
       for (; b < sc[i].first_block + sc[i].nblocks && blocks[b].batch == batch; ++b) {
-        const double* part = &cols[blocks[b].col_part];
-        for (std::size_t c = 0; c < t.cols; ++c) col_sums[c] += part[c];
+        const Block& blk = blocks[b];
+        const double* part = &cols[blk.col_part];
+        double* cs = &col_sums[blk.col0];
+        for (std::size_t c = 0; c < blk.ncols; ++c) cs[c] += part[c];
+        const double* rl = &rlanes[blk.row_lane];
+        double* ra = &row_acc[blk.row0 * kLanes];
+        for (std::size_t j = 0; j < blk.nrows * kLanes; ++j) ra[j] += rl[j];
       }
+      double* rs = &rows[sc[i].row_sums + batch * t.rows];
+      for (std::size_t r = 0; r < t.rows; ++r) rs[r] = lane_sum(&row_acc[r * kLanes]);
       k.factors(at(t.row_var, batch * t.rows, t.dtype), at(t.col_var, batch * t.cols, t.dtype), inv_col(i, batch),
                 &rows[sc[i].row_sums + batch * t.rows], col_sums.data(), t.rows, t.cols, sc[i].w, h.eps1);
     }
@@ -173,6 +216,7 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
 
   // Pass 2: ‖U‖².
   std::fill(lanes.begin(), lanes.end(), 0.0);
+  tic();
   for_blocks(blocks, total, [&](std::size_t bi) {
     const Block& b = blocks[bi];
     const AdafactorTensor& t = ts[b.tensor];
@@ -180,10 +224,12 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
     double* ul = &lanes[bi * kLanes];
     if (t.factored)
       k.row_update_sq(at(t.grad, b.off, t.dtype), at(t.row_var, b.batch * t.rows + b.row0, t.dtype),
-                      inv_col(b.tensor, b.batch), sc[b.tensor].eps_sq, b.nrows, t.cols, ul);
+                      at(inv_col(b.tensor, b.batch), b.col0, t.dtype), sc[b.tensor].eps_sq, b.nrows, b.ncols, t.cols,
+                      ul);
     else
       k.vec_update_sq(at(t.grad, b.off, t.dtype), at(t.variance, b.off, t.dtype), sc[b.tensor].eps_sq, b.n, ul);
   });
+  toc(1);
   for (std::size_t i = 0; i < ts.size(); ++i) {
     const AdafactorTensor& t = ts[i];
     if (t.numel == 0) continue;
@@ -197,6 +243,7 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
   }
 
   // Pass 3: the params.
+  tic();
   for_blocks(blocks, total, [&](std::size_t bi) {
     const Block& b = blocks[bi];
     const AdafactorTensor& t = ts[b.tensor];
@@ -204,12 +251,13 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
     const TensorScalars& s = sc[b.tensor];
     if (t.factored)
       k.row_apply(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype),
-                  at(t.row_var, b.batch * t.rows + b.row0, t.dtype), inv_col(b.tensor, b.batch), s.eps_sq, s.decay,
-                  s.scale, b.nrows, t.cols);
+                  at(t.row_var, b.batch * t.rows + b.row0, t.dtype), at(inv_col(b.tensor, b.batch), b.col0, t.dtype),
+                  s.eps_sq, s.decay, s.scale, b.nrows, b.ncols, t.cols);
     else
       k.vec_apply(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype), at(t.variance, b.off, t.dtype), s.eps_sq,
                   s.decay, s.scale, b.n);
   });
+  toc(2);
 
   // Every distinct step count advanced once.
   std::vector<std::pair<void*, std::size_t>> counters;

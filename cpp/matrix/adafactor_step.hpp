@@ -35,13 +35,20 @@ struct AdafactorTensor {
   int hyper;        // index into the hyperparameter list
 };
 
-// Elements a block of the passes holds at least (a whole number of rows of factored tensors,
-// at least kAfMinRows of them); the column partial sums cost 8 bytes per column per block.
+// Elements a block of the passes holds at least (a whole number of rows of a tile of a
+// factored tensor, at least kAfMinRows of them); the column partial sums cost 8 bytes per column
+// per block. Matrices wider than kAfTileCols are cut into tiles of that many columns (a multiple
+// of 16, so a column keeps its lane): the partial sums of a block stay in cache, and wide
+// matrices with few rows still make enough blocks for every thread.
 constexpr std::size_t kAfBlockElems = std::size_t(1) << 17;
 constexpr std::size_t kAfMinRows = 8;
+constexpr std::size_t kAfTileCols = std::size_t(1) << 14;
+static_assert(kAfTileCols % 16 == 0, "tiles keep each column's lane");
 constexpr std::size_t kAfVecBlock = std::size_t(1) << 16;
 
 // Steps every tensor; the caller has released the GIL. Never throws after the first write.
-void adafactor_step(const std::vector<AdafactorTensor>& tensors, const std::vector<AdafactorHyper>& hypers);
+// pass_seconds, where given, receives the wall time of each of the three passes (benchmarks).
+void adafactor_step(const std::vector<AdafactorTensor>& tensors, const std::vector<AdafactorHyper>& hypers,
+                    double* pass_seconds = nullptr);
 
 }  // namespace fastoptim

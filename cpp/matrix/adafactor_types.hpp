@@ -9,14 +9,18 @@
 // blocks that depend only on the shape: the bits depend on neither thread count nor ISA.
 #pragma once
 #include <cstddef>
+#include <cstdint>
+#include <cstdint>
 
 namespace fastoptim {
 
 struct AdafactorKernels {
-  // Pass 1, factored: for each row r, row_sums[r] = Σ_c g[r,c]² (its 16 lanes added pairwise);
+  // Kernels of a factored tensor cover a tile of `rows` rows and `cols` columns, rows `stride`
+  // elements apart (the matrix's width; a tile starts at a column that is a multiple of 16).
+  // Pass 1, factored, one sweep per row: row_lanes[16r + c mod 16] = Σ g[r,c]² (columns in order);
   // col_part[c] += g[r,c]² over the rows in order; p_lanes += p[r,c]² (lane c mod 16).
-  void (*row_stats)(const void* p, const void* g, std::size_t rows, std::size_t cols, double* row_sums,
-                    double* col_part, double* p_lanes);
+  void (*row_stats)(const void* p, const void* g, std::size_t rows, std::size_t cols, std::size_t stride,
+                    double* row_lanes, double* col_part, double* p_lanes);
   // Pass 1, unfactored: p_lanes += p², variance = lerp(variance, g·g, w) (torch.lerp's branches).
   void (*vec_stats)(const void* p, const void* g, void* variance, std::size_t n, double w, double* p_lanes);
   // The small state update of one matrix: row_var = lerp(row_var, ‖g_r‖²/C, w) and col_var =
@@ -25,16 +29,24 @@ struct AdafactorKernels {
   // writes inv_col[c] = 1/√(col_var[c]/m) (computed in double, rounded to the dtype).
   double (*factors)(void* row_var, void* col_var, void* inv_col, const double* row_sums, const double* col_sums,
                     std::size_t rows, std::size_t cols, double w, double eps1);
-  // Pass 2, factored: lanes += u², u = g · min(1/√row_var[r] · inv_col[c], 1/√eps1²).
+  // Pass 2, factored: u = g · min(1/√row_var[r] · inv_col[c], 1/√eps1²); each row's u² summed
+  // in 16 lanes of its own (lane c mod 16), which are added to `lanes` in row order.
   void (*row_update_sq)(const void* g, const void* row_var, const void* inv_col, double eps_sq, std::size_t rows,
-                        std::size_t cols, double* lanes);
+                        std::size_t cols, std::size_t stride, double* lanes);
   // Pass 2, unfactored: lanes += u², u = g · 1/√max(variance, eps1²).
   void (*vec_update_sq)(const void* g, const void* variance, double eps_sq, std::size_t n, double* lanes);
   // Pass 3: p = p·decay + scale·u (u as in pass 2; decay = 1 − lr·weight_decay; scale = ∓α/denom).
   void (*row_apply)(void* p, const void* g, const void* row_var, const void* inv_col, double eps_sq, double decay,
-                    double scale, std::size_t rows, std::size_t cols);
+                    double scale, std::size_t rows, std::size_t cols, std::size_t stride);
   void (*vec_apply)(void* p, const void* g, const void* variance, double eps_sq, double decay, double scale,
                     std::size_t n);
+  // The streaming probes of the matrix passes' byte shapes (matrix/pass_probe.hpp; float32
+  // streams, the same functions in every dtype's row): the roofs bench/matrix_roof.py compares
+  // Adafactor's and Muon's passes against.
+  float (*probe_read)(const float* a, const float* b, std::size_t n);
+  void (*probe_rw_out16)(float* a, const float* g, std::uint16_t* o, std::size_t n);
+  void (*probe_rw_out32)(float* a, const float* g, float* o, std::size_t n);
+  void (*probe_half_rw)(float* a, const std::uint16_t* h, std::size_t n);
 };
 
 }  // namespace fastoptim

@@ -20,7 +20,8 @@
 // make_scalars and kernels are called per tensor as StepPlan::apply / BlockPlan::apply call them
 // (one piece per tensor, single-threaded: `first` is the tensor's offset in the plan, one 8-bit
 // run per tensor; the random keys are formed as there). It also digests the bulk 16-bit
-// conversions and the gradient-statistics pass.
+// conversions, the gradient-statistics pass and the whole-tensor optimizers' kernels (Muon,
+// Adafactor, LAMB: cpp/matrix/).
 //
 // Output, one line per (ISA, rule, format), then one per ISA:
 //   <isa> <rule> <format> <16 hex digits> nan=<count>
@@ -29,7 +30,9 @@
 // state, 16-bit params, 8-bit codes and scales), little-endian whatever the host. A NaN is
 // hashed as one canonical NaN of its width and counted in nan= (the README promises NaN in the
 // same elements on every ISA, not the same NaN payload); the inputs are chosen so that no
-// kernel line produces one, so nan=0 there. Lines starting with '#' are comments.
+// rule's kernel line produces one, so nan=0 there (the "matrix" line's extreme inputs do make
+// some, inf·0 and the like: their places are part of its digest). Lines starting with '#' are
+// comments.
 //
 //   fastoptim_digest_driver [--isa NAME]... [--sets]
 // --isa restricts to the named ISAs (each must be supported here); --sets also prints the
@@ -42,6 +45,7 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/dispatch.hpp"
@@ -502,6 +506,101 @@ void run_grad_stats(const IsaTable& isa, const char* format, Digest& d) {
   }
 }
 
+// ---- the whole-tensor optimizers' kernels (cpp/matrix/) ------------------------------------------
+
+// Muon's two passes (both update storages, Nesterov on and off) and its Newton–Schulz helpers,
+// Adafactor's factored and unfactored passes and state update, LAMB's two passes (adam mode,
+// decoupled and coupled weight decay): each called once per case on fixed inputs, every buffer
+// it writes and every double it returns or accumulates digested.
+void run_matrix(const IsaTable& isa, Dtype dt, Digest& d) {
+  constexpr std::size_t kStatLanes = 16;  // the kernels' fixed lanes (core/grad_stats.hpp)
+  const Elem e = dt == kF32 ? Elem::kF32 : Elem::kF64;
+  const std::uint64_t base = dt == kF32 ? 701 : 702;
+  auto filled = [&](Elem el, std::size_t n, std::size_t skew, Init init, std::uint64_t tag) {
+    Buffer b(el, n, skew);
+    b.fill(init, Stream{seed_of(base, tag, n, skew)});
+    return b;
+  };
+  // Muon
+  for (std::size_t n : {std::size_t(7), std::size_t(1000), std::size_t(4099)})
+    for (int u = 0; u < 2; ++u)
+      for (int nesterov = 0; nesterov < 2; ++nesterov) {
+        Buffer buf = filled(e, n, 1, Init::kSigned, 1), g = filled(e, n, 2, Init::kSigned, 2);
+        Buffer upd(u == 0 ? Elem::kBF16 : Elem::kF32, n, 3);
+        isa.muon.momentum[dt][u](buf.data(), g.data(), upd.data(), n, 0.95, nesterov != 0);
+        d.buffer(buf);
+        d.buffer(upd);
+        Buffer p = filled(e, n, 0, Init::kSigned, 3);
+        isa.muon.apply[dt][u](p.data(), upd.data(), n, 1.0 - 0.02 * 0.1, -0.02 * 1.7);
+        d.buffer(p);
+      }
+  if (dt == kF32) {
+    Buffer prod = filled(Elem::kF32, 1000, 1, Init::kSigned, 4), x = filled(Elem::kF32, 1000, 2, Init::kSigned, 5);
+    Buffer out(Elem::kF32, 1000, 0);
+    isa.muon.blend_bf16(static_cast<float*>(out.data()), static_cast<const float*>(prod.data()),
+                        static_cast<const float*>(x.data()), 1000, 2.0315, -4.775);
+    isa.muon.div_bf16(static_cast<float*>(x.data()), 1000, 3.25);
+    d.buffer(out);
+    d.buffer(x);
+  }
+  // Adafactor: a matrix below the row-grouping width and one above it (rows in groups and a tail)
+  const AdafactorKernels& af = isa.adafactor[dt];
+  for (const auto& shape : {std::pair<std::size_t, std::size_t>{5, 37}, std::pair<std::size_t, std::size_t>{11, 2053}}) {
+    const std::size_t rows = shape.first, cols = shape.second, n = rows * cols;
+    Buffer p = filled(e, n, 1, Init::kSigned, 6), g = filled(e, n, 2, Init::kSigned, 7);
+    Buffer rv = filled(e, rows, 0, Init::kNonNegative, 8), cv = filled(e, cols, 1, Init::kNonNegative, 9);
+    Buffer ic(e, cols, 2);
+    std::vector<double> row_lanes(rows * kStatLanes, 0.0), col_part(cols, 0.0), p_lanes(kStatLanes, 0.0);
+    af.row_stats(p.data(), g.data(), rows, cols, cols, row_lanes.data(), col_part.data(), p_lanes.data());
+    std::vector<double> row_sums(rows, 0.0);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t l = 0; l < kStatLanes; ++l) row_sums[r] += row_lanes[r * kStatLanes + l];
+    for (double x : row_lanes) d.dbl(x);
+    for (double x : col_part) d.dbl(x);
+    for (double x : p_lanes) d.dbl(x);
+    d.dbl(af.factors(rv.data(), cv.data(), ic.data(), row_sums.data(), col_part.data(), rows, cols, 0.3, 1e-30));
+    d.buffer(rv);
+    d.buffer(cv);
+    d.buffer(ic);
+    std::vector<double> lanes(kStatLanes, 0.0);
+    af.row_update_sq(g.data(), rv.data(), ic.data(), 1e-60, rows, cols, cols, lanes.data());
+    for (double x : lanes) d.dbl(x);
+    af.row_apply(p.data(), g.data(), rv.data(), ic.data(), 1e-60, 1.0 - 1e-3, -0.01, rows, cols, cols);
+    d.buffer(p);
+  }
+  for (std::size_t n : {std::size_t(7), std::size_t(4099)}) {
+    Buffer p = filled(e, n, 1, Init::kSigned, 10), g = filled(e, n, 2, Init::kSigned, 11);
+    Buffer v = filled(e, n, 3, Init::kNonNegative, 12);
+    std::vector<double> p_lanes(kStatLanes, 0.0), lanes(kStatLanes, 0.0);
+    af.vec_stats(p.data(), g.data(), v.data(), n, 0.3, p_lanes.data());
+    af.vec_update_sq(g.data(), v.data(), 1e-60, n, lanes.data());
+    af.vec_apply(p.data(), g.data(), v.data(), 1e-60, 1.0 - 1e-3, -0.01, n);
+    for (double x : p_lanes) d.dbl(x);
+    for (double x : lanes) d.dbl(x);
+    d.buffer(v);
+    d.buffer(p);
+  }
+  // LAMB: decoupled, coupled and no weight decay; pass 1 with and without the apply (adam mode)
+  const LambKernels& lk = isa.lamb[dt];
+  for (int variant = 0; variant < 4; ++variant)
+    for (std::size_t n : {std::size_t(7), std::size_t(1000), std::size_t(4099)}) {
+      LambElementScalars s{variant == 3 ? -0.5 : 1.0, 0.9, 0.1, 0.999, 0.001, 1e-6,
+                           variant == 0 ? 1.0 - 1e-3 * 0.01 : 1.0, variant == 1 ? 0.01 : 0.0, -1e-3 * 0.8,
+                           variant == 0, variant == 1};
+      Buffer p = filled(e, n, 1, Init::kSigned, 13), g = filled(e, n, 2, Init::kSigned, 14);
+      Buffer m = filled(e, n, 3, Init::kSigned, 15), v = filled(e, n, 0, Init::kNonNegative, 16);
+      std::vector<double> p_lanes(kStatLanes, 0.0), u_lanes(kStatLanes, 0.0);
+      const bool adam_mode = variant == 2;
+      lk.moments(p.data(), g.data(), m.data(), v.data(), n, s, adam_mode, p_lanes.data(), u_lanes.data());
+      if (!adam_mode) lk.apply(p.data(), m.data(), v.data(), n, s);
+      for (double x : p_lanes) d.dbl(x);
+      for (double x : u_lanes) d.dbl(x);
+      d.buffer(m);
+      d.buffer(v);
+      d.buffer(p);
+    }
+}
+
 void print_line(const char* isa, const char* rule, const char* format, const Digest& d, Digest& all) {
   std::printf("%s %s %s %016" PRIx64 " nan=%" PRIu64 "\n", isa, rule, format, d.value(), d.nans());
   all.bytes_le(d.value(), 8);
@@ -536,6 +635,11 @@ int run_isa(const std::string& name) {
     Digest d;
     run_convert(isa, low, d);
     print_line(isa.name, "convert", low == kF16 ? "f16" : "bf16", d, all);
+  }
+  for (Dtype dt : {kF32, kF64}) {
+    Digest d;
+    run_matrix(isa, dt, d);
+    print_line(isa.name, "matrix", dt == kF32 ? "f32" : "f64", d, all);
   }
   for (const char* f : {"f32", "f64", "f16", "bf16"}) {
     Digest d;

@@ -161,6 +161,23 @@ Counter check_counter(py::handle obj, const Label& label) {
                         std::string(py::str(py::reinterpret_borrow<py::array>(obj).dtype())));
 }
 
+double counter_after_step(const Counter& c) {
+  switch (c.type) {
+    case CounterType::kI64: return double(*static_cast<const std::int64_t*>(c.data) + 1);
+    case CounterType::kF32: return double(*static_cast<const float*>(c.data) + 1.0f);
+    case CounterType::kF64: return *static_cast<const double*>(c.data) + 1.0;
+  }
+  return 0.0;
+}
+
+void advance(const Counter& c) {
+  switch (c.type) {
+    case CounterType::kI64: *static_cast<std::int64_t*>(c.data) += 1; break;
+    case CounterType::kF32: *static_cast<float*>(c.data) += 1.0f; break;
+    case CounterType::kF64: *static_cast<double*>(c.data) += 1.0; break;
+  }
+}
+
 void WrittenRanges::add(const ArrayRef& a, const Label& label) {
   if (a.nbytes == 0) return;
   const auto lo = reinterpret_cast<std::uintptr_t>(a.data);

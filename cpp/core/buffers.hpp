@@ -60,6 +60,10 @@ struct Counter {
   CounterType type;
 };
 Counter check_counter(py::handle obj, const Label& label);
+// The count a step makes of it: the counter plus one in the counter's own type (torch advances
+// a float32 step tensor in float32), as a double; and advancing it so.
+double counter_after_step(const Counter& c);
+void advance(const Counter& c);
 
 // Memory ranges of buffers that a step writes, sorted, with their labels; answers whether
 // another range overlaps any of them.

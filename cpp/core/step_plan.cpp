@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/dispatch.hpp"
+#include "core/lane_sum.hpp"
 #include "core/parallel.hpp"
 
 namespace fastoptim {
@@ -19,14 +20,6 @@ constexpr std::size_t kStatBlock = 1u << 14;
 
 // Clip coefficient as torch.nn.utils.clip_grad_norm_ forms it.
 constexpr double kClipEps = 1e-6;
-
-double pairwise_lane_sum(const double* lanes) {
-  double a[16];
-  for (int i = 0; i < 16; ++i) a[i] = lanes[i];
-  for (int w = 8; w >= 1; w /= 2)
-    for (int i = 0; i < w; ++i) a[i] = a[i] + a[i + w];
-  return a[0];
-}
 
 }  // namespace
 
@@ -260,10 +253,10 @@ void StepPlan::build_sparse_segments() {
     for (std::size_t j = 0; j < sp.rows.size(); ++j) {
       const std::size_t first = sp.rows[j] * sp.row_len;
       std::array<void*, kMaxStreams> ptrs{};
-      for (int k = 0; k < kMaxStreams; ++k)
-        ptrs[std::size_t(k)] = seg_.ptrs[t][std::size_t(k)]
-                                   ? static_cast<char*>(seg_.ptrs[t][std::size_t(k)]) + first * seg_.elem_size[std::size_t(k)]
-                                   : nullptr;
+      for (std::size_t k = 0; k < std::size_t(kMaxStreams); ++k) {
+        char* base = static_cast<char*>(seg_.ptrs[t][k]);
+        ptrs[k] = base ? base + first * seg_.elem_size[k] : nullptr;
+      }
       ptrs[1] = const_cast<void*>(sp.grad_rows[j]);
       piece(ptrs, seg_.offsets[t] + first, sp.row_len);
     }
@@ -471,16 +464,6 @@ PlanClaim::~PlanClaim() {
   plan_->loaded_ = false;  // grads of an unfinished step are forgotten
   plan_->busy_.store(false, std::memory_order_release);
 }
-
-namespace {
-void advance(const Counter& c) {
-  switch (c.type) {
-    case CounterType::kI64: *static_cast<std::int64_t*>(c.data) += 1; break;
-    case CounterType::kF32: *static_cast<float*>(c.data) += 1.0f; break;
-    case CounterType::kF64: *static_cast<double*>(c.data) += 1.0; break;
-  }
-}
-}  // namespace
 
 py::tuple step_plans(py::list plans, py::list grads, py::list hypers, py::list steps, py::list counters,
                      double grad_scale, py::object max_grad_norm, bool check_finite, bool addresses) {

@@ -23,14 +23,6 @@
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
-inline double af_lane_sum(const double* lanes) {
-  double a[16];
-  for (int i = 0; i < 16; ++i) a[i] = lanes[i];
-  for (int w = 8; w >= 1; w /= 2)
-    for (int i = 0; i < w; ++i) a[i] = a[i] + a[i + w];
-  return a[0];
-}
-
 // Elements of u formed at a time before their squares go into the lanes: a multiple of the
 // lane count, so the lane of each element is its column mod 16 whatever the chunking.
 constexpr std::size_t kAfChunk = 256;

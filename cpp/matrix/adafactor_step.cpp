@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/dispatch.hpp"
+#include "core/lane_sum.hpp"
 #include "core/parallel.hpp"
 
 namespace fastoptim {
@@ -14,36 +15,10 @@ namespace {
 
 constexpr std::size_t kLanes = 16;
 
-double lane_sum(const double* lanes) {
-  double a[kLanes];
-  for (std::size_t i = 0; i < kLanes; ++i) a[i] = lanes[i];
-  for (std::size_t w = kLanes / 2; w >= 1; w /= 2)
-    for (std::size_t i = 0; i < w; ++i) a[i] = a[i] + a[i + w];
-  return a[0];
-}
-
 // x rounded to the tensor's dtype (torch's norm(...).item() is a value of the dtype).
 double in_dtype(Dtype d, double x) { return d == kF32 ? double(float(x)) : x; }
 
 // The step number this step takes: the counter plus one in the counter's own type (torch
-// advances a float32 step tensor in float32), as a double.
-double next_step(const Counter& c) {
-  switch (c.type) {
-    case CounterType::kI64: return double(*static_cast<const std::int64_t*>(c.data) + 1);
-    case CounterType::kF32: return double(*static_cast<const float*>(c.data) + 1.0f);
-    case CounterType::kF64: return *static_cast<const double*>(c.data) + 1.0;
-  }
-  return 0.0;
-}
-
-void advance(const Counter& c) {
-  switch (c.type) {
-    case CounterType::kI64: *static_cast<std::int64_t*>(c.data) += 1; break;
-    case CounterType::kF32: *static_cast<float*>(c.data) += 1.0f; break;
-    case CounterType::kF64: *static_cast<double*>(c.data) += 1.0; break;
-  }
-}
-
 // A fixed piece of one tensor: rows [row0, row0 + nrows) and columns [col0, col0 + ncols) of
 // matrix `batch` (factored), or elements [off, off + n) (unfactored). `col_part` indexes its
 // column partial sums, `row_lane` its rows' 16 lanes of g².
@@ -141,7 +116,7 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
   // Per-step scalars of each tensor, in double (torch's Python floats).
   for (std::size_t i = 0; i < ts.size(); ++i) {
     const AdafactorHyper& h = hypers[std::size_t(ts[i].hyper)];
-    const double step = next_step(ts[i].counter);
+    const double step = counter_after_step(ts[i].counter);
     sc[i].w = std::pow(step, h.beta2_decay);  // 1 − β̂2
     sc[i].eps_sq = h.eps1 * h.eps1;
     sc[i].decay = 1.0 - h.lr * h.weight_decay;
@@ -183,10 +158,11 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
     if (t.numel == 0) continue;
     const AdafactorHyper& h = hypers[std::size_t(t.hyper)];
     double p2 = 0.0;
-    for (std::size_t b = sc[i].first_block; b < sc[i].first_block + sc[i].nblocks; ++b) p2 += lane_sum(&lanes[b * kLanes]);
+    for (std::size_t b = sc[i].first_block; b < sc[i].first_block + sc[i].nblocks; ++b)
+      p2 += pairwise_lane_sum(&lanes[b * kLanes]);
     const double root_n = std::pow(double(t.numel), 0.5);
     const double rms = in_dtype(t.dtype, std::sqrt(p2)) / root_n;
-    const double step = next_step(t.counter);
+    const double step = counter_after_step(t.counter);
     const double inv_root_t = 1.0 / std::pow(step, 0.5);
     const double rho = inv_root_t < h.lr ? inv_root_t : h.lr;
     sc[i].alpha = (rms > h.eps2 ? rms : h.eps2) * rho;
@@ -208,7 +184,7 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
         for (std::size_t j = 0; j < blk.nrows * kLanes; ++j) ra[j] += rl[j];
       }
       double* rs = &rows[sc[i].row_sums + batch * t.rows];
-      for (std::size_t r = 0; r < t.rows; ++r) rs[r] = lane_sum(&row_acc[r * kLanes]);
+      for (std::size_t r = 0; r < t.rows; ++r) rs[r] = pairwise_lane_sum(&row_acc[r * kLanes]);
       k.factors(at(t.row_var, batch * t.rows, t.dtype), at(t.col_var, batch * t.cols, t.dtype), inv_col(i, batch),
                 &rows[sc[i].row_sums + batch * t.rows], col_sums.data(), t.rows, t.cols, sc[i].w, h.eps1);
     }
@@ -235,7 +211,8 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
     if (t.numel == 0) continue;
     const AdafactorHyper& h = hypers[std::size_t(t.hyper)];
     double u2 = 0.0;
-    for (std::size_t b = sc[i].first_block; b < sc[i].first_block + sc[i].nblocks; ++b) u2 += lane_sum(&lanes[b * kLanes]);
+    for (std::size_t b = sc[i].first_block; b < sc[i].first_block + sc[i].nblocks; ++b)
+      u2 += pairwise_lane_sum(&lanes[b * kLanes]);
     const double ratio = in_dtype(t.dtype, std::sqrt(u2)) / (std::pow(double(t.numel), 0.5) * h.d);
     const double denom = ratio > 1.0 ? ratio : 1.0;  // Python's max(1.0, x): NaN gives 1.0
     // p += (−α/denom)·U with U = (±g)·…; maximize's sign folded into the scale.

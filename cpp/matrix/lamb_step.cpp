@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/dispatch.hpp"
+#include "core/lane_sum.hpp"
 #include "core/parallel.hpp"
 
 namespace fastoptim {
@@ -14,38 +15,12 @@ namespace {
 
 constexpr std::size_t kLanes = 16;
 
-double lane_sum(const double* lanes) {
-  double a[kLanes];
-  for (std::size_t i = 0; i < kLanes; ++i) a[i] = lanes[i];
-  for (std::size_t w = kLanes / 2; w >= 1; w /= 2)
-    for (std::size_t i = 0; i < w; ++i) a[i] = a[i] + a[i + w];
-  return a[0];
-}
-
 // x rounded to the tensor's dtype (pytorch_optimizer computes the norms as tensors of it).
 double in_dtype(Dtype d, double x) { return d == kF32 ? double(float(x)) : x; }
 
 void store(Dtype d, void* out, std::size_t i, double x) {
   if (d == kF32) static_cast<float*>(out)[i] = float(x);
   else static_cast<double*>(out)[i] = x;
-}
-
-// The group's step count after this step, as pytorch_optimizer's int group['step'].
-double next_step(const Counter& c) {
-  switch (c.type) {
-    case CounterType::kI64: return double(*static_cast<const std::int64_t*>(c.data) + 1);
-    case CounterType::kF32: return double(*static_cast<const float*>(c.data) + 1.0f);
-    case CounterType::kF64: return *static_cast<const double*>(c.data) + 1.0;
-  }
-  return 0.0;
-}
-
-void advance(const Counter& c) {
-  switch (c.type) {
-    case CounterType::kI64: *static_cast<std::int64_t*>(c.data) += 1; break;
-    case CounterType::kF32: *static_cast<float*>(c.data) += 1.0f; break;
-    case CounterType::kF64: *static_cast<double*>(c.data) += 1.0; break;
-  }
 }
 
 // Elements [off, off + n) of one tensor.
@@ -113,7 +88,7 @@ double lamb_step(const std::vector<LambTensor>& ts, const std::vector<LambHyper>
     float sum = 0.0f;
     for (std::size_t i = 0; i < ts.size(); ++i) {
       double g2 = 0.0;
-      for (std::size_t b = first[i]; b < first[i + 1]; ++b) g2 += lane_sum(&lanes[b * 2 * kLanes]);
+      for (std::size_t b = first[i]; b < first[i + 1]; ++b) g2 += pairwise_lane_sum(&lanes[b * 2 * kLanes]);
       const float norm = float(std::sqrt(g2));
       sum += norm * norm;
     }
@@ -129,7 +104,7 @@ double lamb_step(const std::vector<LambTensor>& ts, const std::vector<LambHyper>
   std::vector<char> adapt(ts.size());
   for (std::size_t i = 0; i < ts.size(); ++i) {
     const LambHyper& h = hypers[std::size_t(ts[i].hyper)];
-    const double t = next_step(h.counter);
+    const double t = counter_after_step(h.counter);
     const double bias_correction1 = 1.0 - std::pow(h.beta1, t);
     step_size[i] = h.adam_debias ? h.lr : h.lr / bias_correction1;
     adapt[i] = !h.adam && (h.always_adapt || h.weight_decay != 0.0);
@@ -167,8 +142,8 @@ double lamb_step(const std::vector<LambTensor>& ts, const std::vector<LambHyper>
     const LambHyper& h = hypers[std::size_t(t.hyper)];
     double p2 = 0.0, u2 = 0.0;
     for (std::size_t b = first[i]; b < first[i + 1]; ++b) {
-      p2 += lane_sum(&lanes[b * 2 * kLanes]);
-      u2 += lane_sum(&lanes[b * 2 * kLanes + kLanes]);
+      p2 += pairwise_lane_sum(&lanes[b * 2 * kLanes]);
+      u2 += pairwise_lane_sum(&lanes[b * 2 * kLanes + kLanes]);
     }
     double wn = in_dtype(t.dtype, std::sqrt(p2));
     wn = wn > h.clamp ? in_dtype(t.dtype, h.clamp) : wn;  // clamp_(max=clamp): NaN stays NaN

@@ -21,7 +21,7 @@ from .. import _core
 from ..adafactor import adafactor_hyper, state_shapes
 from .classes import validate_like_torch
 from .layout import local
-from .optimizer import _check_param, _FastOptimizer, _scalar_dtype
+from .optimizer import _check_param, _FastOptimizer, _scalar_dtype, group_params
 from .state_table import StateTable
 
 _LOW = (torch.float16, torch.bfloat16)
@@ -53,13 +53,9 @@ class Adafactor(_FastOptimizer):
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """torch's ``add_param_group``, with each param checked to be a dense CPU tensor first."""
         gi = len(self.param_groups)
-        params = param_group["params"]
-        if isinstance(params, set):
-            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
-                            "of tensors in sets will change between runs. Please use a list instead.")
-        params = [params] if isinstance(params, torch.Tensor) else list(params)
-        for i, p in enumerate(params):
-            _check_param(p[1] if isinstance(p, tuple) and len(p) == 2 else p, f"param_groups[{gi}]['params'][{i}]")
+        params, tensors = group_params(param_group)
+        for i, p in enumerate(tensors):
+            _check_param(p, f"param_groups[{gi}]['params'][{i}]")
         torch.optim.Optimizer.add_param_group(self, {**param_group, "params": params})
         self._plans.clear()
 

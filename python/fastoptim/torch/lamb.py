@@ -23,7 +23,7 @@ import torch
 from .. import _core
 from ..lamb import CLAMP, GROUP_OPTIONS, UNSUPPORTED, check_extra_kwargs, check_lamb_options, lamb_hyper
 from .layout import local
-from .optimizer import _check_param, _FastOptimizer
+from .optimizer import _check_param, _FastOptimizer, group_params
 from .state_table import StateTable
 
 _NORMS = ("weight_norm", "adam_norm", "trust_ratio")
@@ -92,13 +92,8 @@ class Lamb(_FastOptimizer):
         """torch's ``add_param_group``, with each param checked (a dense float32/float64 CPU tensor)
         and the group's options validated first."""
         gi = len(self.param_groups)
-        params = param_group["params"]
-        if isinstance(params, set):
-            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
-                            "of tensors in sets will change between runs. Please use a list instead.")
-        params = [params] if isinstance(params, torch.Tensor) else list(params)
-        for i, p in enumerate(params):
-            q = p[1] if isinstance(p, tuple) and len(p) == 2 else p
+        params, tensors = group_params(param_group)
+        for i, q in enumerate(tensors):
             where = f"param_groups[{gi}]['params'][{i}]"
             _check_param(q, where, "Lamb")
             if local(q).dtype not in (torch.float32, torch.float64):

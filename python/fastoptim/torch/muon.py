@@ -27,7 +27,7 @@ from .. import _core
 from ..interrupts import deferred_interrupt
 from ..muon import ADJUST_LR_FNS, DESCRIPTOR, NS_COEFFICIENTS, adjusted_lr
 from .layout import local
-from .optimizer import _check_param, _FastOptimizer
+from .optimizer import _check_param, _FastOptimizer, group_params
 
 _KEYS = ("lr", "weight_decay", "momentum", "nesterov", "ns_coefficients", "eps", "ns_steps", "adjust_lr_fn")
 
@@ -89,13 +89,8 @@ class Muon(_FastOptimizer):
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         gi = len(self.param_groups)
-        params = param_group["params"]
-        if isinstance(params, set):
-            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
-                            "of tensors in sets will change between runs. Please use a list instead.")
-        params = [params] if isinstance(params, torch.Tensor) else list(params)
-        for i, p in enumerate(params):
-            p = p[1] if isinstance(p, tuple) and len(p) == 2 else p
+        params, tensors = group_params(param_group)
+        for i, p in enumerate(tensors):
             where = f"param_groups[{gi}]['params'][{i}]"
             _check_param(p, where)
             if local(p) is not p:

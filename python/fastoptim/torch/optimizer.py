@@ -46,6 +46,19 @@ def _check_param(p: torch.Tensor, where: str, owner: str = "fastoptim.torch") ->
                          "complex64/complex128 as pairs of them, float16/bfloat16 in float32)")
 
 
+def group_params(param_group: dict[str, Any]) -> tuple[list[Any], list[torch.Tensor]]:
+    """A group's ``params`` as a list — read once (a generator such as ``layer.parameters()`` can
+    only be read once; torch is then handed the list) and refused as a set, as torch refuses it —
+    and the tensors in it ((name, tensor) pairs, as ``named_parameters()`` gives in torch >= 2.6,
+    unpacked)."""
+    params = param_group["params"]
+    if isinstance(params, set):
+        raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
+                        "of tensors in sets will change between runs. Please use a list instead.")
+    params = [params] if isinstance(params, torch.Tensor) else list(params)
+    return params, [p[1] if isinstance(p, tuple) and len(p) == 2 else p for p in params]
+
+
 def _np(t: torch.Tensor):
     """A NumPy view of ``t``'s memory (bfloat16 as ml_dtypes' bfloat16, which the kernels take)."""
     if t.dtype == torch.bfloat16:
@@ -142,15 +155,8 @@ class _FastOptimizer(torch.optim.Optimizer):
     # -- torch.optim.Optimizer interface -------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         gi = len(self.param_groups)
-        params = param_group["params"]
-        # Read once (a generator, e.g. layer.parameters(), can only be read once) and hand torch
-        # the list, so that the check below does not leave torch an exhausted generator.
-        if isinstance(params, set):
-            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
-                            "of tensors in sets will change between runs. Please use a list instead.")
-        params = [params] if isinstance(params, torch.Tensor) else list(params)
-        for i, p in enumerate(params):  # (name, tensor) pairs: model.named_parameters(), as torch >= 2.6
-            q = p[1] if isinstance(p, tuple) and len(p) == 2 else p
+        params, tensors = group_params(param_group)
+        for i, q in enumerate(tensors):
             _check_param(q, f"param_groups[{gi}]['params'][{i}]", type(self).__name__)
             if not self.descriptor.takes_complex and q.is_complex():
                 raise ValueError(f"Complex params at indices [[{gi}, {i}]]: {type(self).__name__} does not support "

@@ -14,6 +14,7 @@ import pytest
 from conftest import RULE_CASES, RULE_IDS, on_every_isa_and_thread_count
 
 import fastoptim as fo
+from fastoptim import _core
 
 N = 300_000  # large enough that the kernels run with the GIL released, in two threads
 
@@ -196,3 +197,68 @@ def test_nan_and_inf_give_the_same_results_on_every_isa(cls, kwargs, restore_thr
         nan = np.isnan(p)
         np.testing.assert_array_equal(nan, np.isnan(base), err_msg=f"{isa}, {threads} threads")
         assert p[~nan].tobytes() == base[~nan].tobytes(), f"{isa}, {threads} threads"
+
+
+def _interrupted_after_the_call(monkeypatch, name):
+    """_core.<name> runs, then a SIGINT arrives (before the Python after it: copies back, step
+    counts, averages)."""
+    import os
+    import signal
+
+    real = getattr(_core, name)
+
+    def call(*a, **kw):
+        out = real(*a, **kw)
+        os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(_core, name, call)
+
+
+def test_ctrl_c_after_the_kernels_waits_for_the_averages_of_weights(monkeypatch):
+    """The NumPy API with ema_decay: the average is part of the step; a Ctrl-C arriving after the
+    C++ call is raised once it is updated."""
+    rng = np.random.default_rng(0)
+    init, grad = rng.standard_normal(50).astype(np.float32), rng.standard_normal(50).astype(np.float32)
+    plain = init.copy()
+    ref = fo.Adam([plain], lr=0.1, ema_decay=0.9)
+    ref.step([grad])
+    p = init.copy()
+    opt = fo.Adam([p], lr=0.1, ema_decay=0.9)
+    _interrupted_after_the_call(monkeypatch, "step_plans")
+    with pytest.raises(KeyboardInterrupt):
+        opt.step([grad])
+    assert p.tobytes() == plain.tobytes()
+    assert opt.state[0]["ema_steps"] == 1 and opt.state[0]["ema"].tobytes() == ref.state[0]["ema"].tobytes()
+
+
+def test_ctrl_c_after_the_kernels_waits_for_copies_and_int_step_counts(monkeypatch):
+    """fastoptim.torch: a param with gaps (stepped through a copy) and SparseAdam's int step are
+    written back before a Ctrl-C arriving after the C++ call is raised."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    import fastoptim.torch as fot
+
+    base = torch.randn(8, 6, generator=torch.Generator().manual_seed(1))
+    grad = torch.randn(4, 3, generator=torch.Generator().manual_seed(2))
+
+    def run(interrupt: bool):
+        gapped = torch.nn.Parameter(base.clone()[::2, ::2])
+        table = torch.nn.Parameter(base.clone())
+        opts = [fot.Adam([gapped], lr=0.1), fot.SparseAdam([table], lr=0.1)]
+        gapped.grad = grad.clone()
+        table.grad = torch.sparse_coo_tensor(torch.tensor([[1, 5]]), torch.ones(2, 6), (8, 6))
+        if interrupt:
+            _interrupted_after_the_call(monkeypatch, "step_plans")
+        for o in opts:
+            if interrupt:
+                with pytest.raises(KeyboardInterrupt):
+                    o.step()
+            else:
+                o.step()
+        monkeypatch.undo()
+        return gapped.detach().clone(), table.detach().clone(), opts[1].state[table]["step"]
+
+    g0, t0, s0 = run(False)
+    g1, t1, s1 = run(True)
+    assert not torch.equal(g0, base[::2, ::2])
+    assert torch.equal(g1, g0) and torch.equal(t1, t0) and s1 == s0 == 1

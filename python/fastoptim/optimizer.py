@@ -20,6 +20,7 @@ import numpy as np
 
 from . import _core
 from .flat_params import aligned_full_like
+from .interrupts import deferred_interrupt_if
 from .mixed_precision import check_group_dtypes, master_copy
 from .param_structure import GroupLayout, group_layout, is_group_list
 from .quantized_state import Quantized8, bf16_full_like, bfloat16_dtype, check_state_bits, quantized_state
@@ -336,12 +337,13 @@ class Optimizer:
                 gs, group = self._groups[0], self.param_groups[0]
                 parts = self._sync_plan(group, gs)
                 if len(parts) == 1:
-                    norm, found_inf, skipped = _core.step_plans(
-                        [parts[0][0]], [gs.layout.grads(grads, "grads")], [group],
-                        [self._kernel_step(gs)], [gs.counter], grad_scale, max_grad_norm, skip_nonfinite)
+                    with deferred_interrupt_if(group.get("ema_decay") is not None):  # the average: the step whole
+                        norm, found_inf, skipped = _core.step_plans(
+                            [parts[0][0]], [gs.layout.grads(grads, "grads")], [group],
+                            [self._kernel_step(gs)], [gs.counter], grad_scale, max_grad_norm, skip_nonfinite)
+                        if not skipped:
+                            self._update_ema()
                     result = _PLAIN_STEP if norm is None else StepResult(norm, found_inf, skipped)
-                    if not skipped:
-                        self._update_ema()
                     self.last_step = result
                     return result
             per_group = self._split_grads(grads)
@@ -354,13 +356,15 @@ class Optimizer:
                     plan_grads.append(g if idx is None else [g[i] for i in idx])
                     hypers.append(hyper)
                     steps.append(step)
-            # One C++ call: every group validated, then all stepped and every count advanced.
-            norm, found_inf, skipped = _core.step_plans(
-                plans, plan_grads, hypers, steps, [gs.counter for gs in self._groups], grad_scale,
-                max_grad_norm, skip_nonfinite)
+            # One C++ call: every group validated, then all stepped and every count advanced (and
+            # the averages of weights after it, before a Ctrl-C is let through).
+            with deferred_interrupt_if(any(g.get("ema_decay") is not None for g in self.param_groups)):
+                norm, found_inf, skipped = _core.step_plans(
+                    plans, plan_grads, hypers, steps, [gs.counter for gs in self._groups], grad_scale,
+                    max_grad_norm, skip_nonfinite)
+                if not skipped:
+                    self._update_ema()
             self.last_step = _PLAIN_STEP if norm is None else StepResult(norm, found_inf, skipped)
-            if not skipped:
-                self._update_ema()
             return self.last_step
 
     def _update_ema(self) -> None:

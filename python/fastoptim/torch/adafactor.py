@@ -19,6 +19,7 @@ import torch
 
 from .. import _core
 from ..adafactor import adafactor_hyper, state_shapes
+from ..interrupts import deferred_interrupt_if
 from .classes import validate_like_torch
 from .layout import local
 from .optimizer import _check_param, _FastOptimizer, _scalar_dtype, group_params
@@ -185,18 +186,19 @@ class Adafactor(_FastOptimizer):
                     variances.append(state["variance"].numpy() if "variance" in state else None)
                     counters.append(state["step"].numpy().reshape(1))
                     index.append(len(hypers) - 1)
-            if params:
-                _core.adafactor_step(params, grads, rows, cols, variances, counters, hypers, index)
-                for p, work in copies:
-                    p.detach().copy_(work)
-            for group, lows, eps1 in low:  # 16-bit params: torch's own for-loop
-                for p in lows:
-                    if not self.state[p]:
-                        self.state[p].update(self._fresh_state(p))
-                st = [self.state[p] for p in lows]
-                torch.optim._adafactor.adafactor(
-                    lows, [p.grad for p in lows], [s.get("row_var") for s in st], [s.get("col_var") for s in st],
-                    [s.get("variance") for s in st], [s["step"] for s in st], foreach=False, d=group["d"],
-                    lr=group["lr"], beta2_decay=group["beta2_decay"], weight_decay=group["weight_decay"], eps1=eps1,
-                    eps2=group["eps"][1], maximize=group["maximize"])
+            with deferred_interrupt_if(bool(copies or low)):  # copies back, 16-bit params: the step whole
+                if params:
+                    _core.adafactor_step(params, grads, rows, cols, variances, counters, hypers, index)
+                    for p, work in copies:
+                        p.detach().copy_(work)
+                for group, lows, eps1 in low:  # 16-bit params: torch's own for-loop
+                    for p in lows:
+                        if not self.state[p]:
+                            self.state[p].update(self._fresh_state(p))
+                    st = [self.state[p] for p in lows]
+                    torch.optim._adafactor.adafactor(
+                        lows, [p.grad for p in lows], [s.get("row_var") for s in st], [s.get("col_var") for s in st],
+                        [s.get("variance") for s in st], [s["step"] for s in st], foreach=False, d=group["d"],
+                        lr=group["lr"], beta2_decay=group["beta2_decay"], weight_decay=group["weight_decay"], eps1=eps1,
+                        eps2=group["eps"][1], maximize=group["maximize"])
         return loss

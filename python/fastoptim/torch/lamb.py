@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .. import _core
+from ..interrupts import deferred_interrupt
 from ..lamb import CLAMP, GROUP_OPTIONS, UNSUPPORTED, check_extra_kwargs, check_lamb_options, lamb_hyper
 from .layout import local
 from .optimizer import _check_param, _FastOptimizer, group_params
@@ -249,9 +250,10 @@ class Lamb(_FastOptimizer):
                     norms.append(self._norms_of(p, state))
                     index.append(len(hypers) - 1)
             mgn, eps = float(self.defaults["max_grad_norm"]), float(self.defaults["eps"])
-            _core.lamb_step(params, grads, ms, vs, norms, hypers, index, (mgn, eps) if self.pre_norm else None)
-            for p, work in copies:
-                p.detach().copy_(work)
-            for group, counter in zip(self.param_groups, counters):
-                group["step"] = int(counter[0])
+            with deferred_interrupt():  # the group steps written back (and copies): the step whole
+                _core.lamb_step(params, grads, ms, vs, norms, hypers, index, (mgn, eps) if self.pre_norm else None)
+                for p, work in copies:
+                    p.detach().copy_(work)
+                for group, counter in zip(self.param_groups, counters):
+                    group["step"] = int(counter[0])
         return loss

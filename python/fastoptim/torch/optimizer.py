@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .. import _core
+from ..interrupts import deferred_interrupt_if
 from ..quantized_state import Quantized8, bfloat16_dtype, check_state_bits
 from ..rules.descriptor import RuleDescriptor, kernel_value
 from .layout import LOW_PRECISION, Binding, flat_memory, local
@@ -304,25 +305,30 @@ class _FastOptimizer(torch.optim.Optimizer):
                         int_steps.append(part)
                     if part.copied:
                         shadowed.extend(part.copied)
-            if plans:
-                for b in shadowed:  # params with gaps, or 16-bit: stepped through work copies
-                    b.copy_in()
-                # One C++ call for all groups: validated first, then every group stepped and
-                # every step count advanced, with no Python in between (errors, Ctrl-C).
-                norm, _, _ = _core.step_plans(plans, addresses, hypers, steps, counters, scale, max_grad_norm,
-                                              addresses=True)
-                for b in shadowed:
-                    b.copy_out()
-                for part in int_steps:
-                    for p, c in zip(part.params, part.counters):
-                        self.state[p]["step"] = int(c[0])
-                self.last_grad_norm = norm
-            if plans:
-                self._update_ema()
-            for p, group in (sparse or {}).items():  # torch's own sparse step (Adagrad's, SGD's)
-                if not self.descriptor.stepless:
-                    self._init_state(p, group, self.state[p])
-                self.descriptor.torch_sparse_step(p, p.grad, self.state[p], group, False)
+            # Python work after the C++ call completes the step (copies back, int step counts,
+            # averages, SGD's sparse steps): a Ctrl-C waits for it, so that the step is whole.
+            finishing = bool(shadowed or int_steps or sparse) or any(
+                g.get("ema_decay") is not None for g in self.param_groups)
+            with deferred_interrupt_if(finishing):
+                if plans:
+                    for b in shadowed:  # params with gaps, or 16-bit: stepped through work copies
+                        b.copy_in()
+                    # One C++ call for all groups: validated first, then every group stepped and
+                    # every step count advanced, with no Python in between (errors, Ctrl-C).
+                    norm, _, _ = _core.step_plans(plans, addresses, hypers, steps, counters, scale, max_grad_norm,
+                                                  addresses=True)
+                    for b in shadowed:
+                        b.copy_out()
+                    for part in int_steps:
+                        for p, c in zip(part.params, part.counters):
+                            self.state[p]["step"] = int(c[0])
+                    self.last_grad_norm = norm
+                if plans:
+                    self._update_ema()
+                for p, group in (sparse or {}).items():  # torch's own sparse step (Adagrad's, SGD's)
+                    if not self.descriptor.stepless:
+                        self._init_state(p, group, self.state[p])
+                    self.descriptor.torch_sparse_step(p, p.grad, self.state[p], group, False)
         return loss
 
     @torch.no_grad()

@@ -92,6 +92,56 @@ def test_momentum_pass_is_the_formula(rng, dtype, nesterov, momentum):
     assert np.array_equal(u16.astype(np.uint32) << 16, want.view(np.uint32))
 
 
+def bf16_bits(x):
+    """float32 values rounded to bfloat16 bits (nearest, ties to even); a NaN keeps its sign and
+    the top of its payload and is made quiet."""
+    bits = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    nan = (bits & 0x7FFFFFFF) > 0x7F800000
+    return np.where(nan, (bits >> 16) | 0x40, rounded).astype(np.uint16)
+
+
+def special_values(rng, n):
+    """float32 values the rounding treats apart: subnormals (which AVX512_BF16's conversion reads
+    as zero), NaNs with payloads in the low bits only, ±Inf, values that round up to Inf, exact
+    ties (both parities), signed zeros; between them ordinary normals."""
+    bits = rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)
+    kind = rng.integers(0, 8, n)
+    sign = bits & 0x80000000
+    bits = np.where(kind == 0, sign | (bits & 0x007FFFFF), bits)                           # subnormal
+    bits = np.where(kind == 1, sign | 0x7F800000 | (1 + (bits & 0x7FFF)), bits)            # NaN, low payload
+    bits = np.where(kind == 2, sign | 0x7F800000, bits)                                    # ±Inf
+    bits = np.where(kind == 3, sign | 0x7F7F8000 | (bits & 0x7FFF), bits)                  # rounds to ±Inf or max
+    bits = np.where(kind == 4, (bits & 0xFFFF0000) | 0x8000, bits)                         # a tie
+    bits = np.where(kind == 5, sign, bits)                                                 # ±0
+    return bits.view(np.float32)
+
+
+@pytest.mark.parametrize("n", [32 * 40, 32 * 40 + 19])
+def test_momentum_rounding_of_special_values_on_every_isa(restore_threads, n):
+    # momentum 0, no Nesterov: B = lerp(B, G, 1) = G − (G − B)·0, u = bfloat16(B); B starts at 0, so
+    # B is G wherever G is finite and u is G's bfloat16 bits. The avx512bf16 copy rounds groups
+    # of 32 with VCVTNE2PS2BF16 and must hand groups with subnormals to the integer rounding.
+    g = special_values(np.random.default_rng(7), n)
+    g[:32] = np.float32(1.5)  # one group without specials, one with a single subnormal
+    g[32:64] = np.float32(-2.25)
+    g[40] = np.uint32(0x00400001).view(np.float32)
+
+    def run():
+        b, u = np.zeros(n, np.float32), np.empty(n, np.uint16)
+        _core.muon_momentum([b], [g], [u], 0.0, False)
+        return b, u
+
+    results = on_every_isa_and_thread_count(run)
+    b0, u0 = results[0][2]
+    finite = np.isfinite(g)
+    assert np.array_equal(b0[finite], g[finite])
+    assert np.array_equal(u0, bf16_bits(b0))  # NaN-aware rounding of what the pass computed
+    assert u0[40] == 0x0040  # the subnormal rounded, not read as zero
+    for isa, threads, (b, u) in results[1:]:
+        assert b.tobytes() == b0.tobytes() and u.tobytes() == u0.tobytes(), (isa, threads)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_apply_pass_is_the_formula(rng, dtype):
     p0 = rng.standard_normal((21, 40)).astype(dtype)

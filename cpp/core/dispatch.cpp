@@ -37,10 +37,16 @@ bool has_avx512() {
   return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
 }
+// AVX512_BF16: cpuid leaf 7, sub-leaf 1, EAX bit 5 (its register state is AVX-512's).
+bool has_avx512bf16() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return has_avx512() && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5));
+}
 const Candidate kCandidates[] = {
     {"baseline", baseline::table, always},
     {"avx2", avx2::table, has_avx2},
     {"avx512", avx512::table, has_avx512},
+    {"avx512bf16", avx512::table_bf16, has_avx512bf16},
 };
 #else
 const Candidate kCandidates[] = {{"baseline", baseline::table, always}};

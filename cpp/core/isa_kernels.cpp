@@ -129,9 +129,10 @@ constexpr RuleKernels kernels_of() {
 #define FASTOPTIM_STR(x) FASTOPTIM_STR2(x)
 #define FASTOPTIM_RULE_ROW(name) kernels_of<name>(),
 
-const IsaTable& table() {
-  static const IsaTable t = {
-      FASTOPTIM_STR(FASTOPTIM_ISA_NS),
+namespace {
+IsaTable make_table(const char* name) {
+  return {
+      name,
       {FASTOPTIM_RULES(FASTOPTIM_RULE_ROW)},
       {narrow_all<F16>, narrow_all<BF16>},
       {widen_all<F16>, widen_all<BF16>},
@@ -148,9 +149,29 @@ const IsaTable& table() {
       {lamb_kernels<float>(), lamb_kernels<double>()},
       lamb_probe,
   };
+}
+}  // namespace
+#undef FASTOPTIM_RULE_ROW
+
+const IsaTable& table() {
+  static const IsaTable t = make_table(FASTOPTIM_STR(FASTOPTIM_ISA_NS));
   return t;
 }
-#undef FASTOPTIM_RULE_ROW
+
+#if defined(FASTOPTIM_MUON_AVX512BF16)
+// The avx512 copy with the kernels that AVX512_BF16 makes faster at the same bits: Muon's
+// momentum pass for float32 params (matrix/muon.hpp). dispatch.cpp offers it as its own ISA
+// ("avx512bf16") on CPUs that have the instructions, so the tests run both paths.
+const IsaTable& table_bf16() {
+  static const IsaTable t = [] {
+    IsaTable x = make_table("avx512bf16");
+    x.muon.momentum[kF32][0] = muon_momentum_avx512bf16<BF16>;
+    x.muon.momentum[kF32][1] = muon_momentum_avx512bf16<MuonF32>;
+    return x;
+  }();
+  return t;
+}
+#endif
 
 }  // namespace FASTOPTIM_ISA_NS
 }  // namespace fastoptim

@@ -70,6 +70,9 @@ FASTOPTIM_DECLARE_ISA(baseline)
 #if defined(__x86_64__) || defined(_M_X64)
 FASTOPTIM_DECLARE_ISA(avx2)
 FASTOPTIM_DECLARE_ISA(avx512)
+namespace avx512 {
+const IsaTable& table_bf16();  // avx512 with AVX512_BF16 (core/isa_kernels.cpp)
+}
 #endif
 #undef FASTOPTIM_DECLARE_ISA
 

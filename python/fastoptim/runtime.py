@@ -41,7 +41,8 @@ def get_num_threads() -> int:
 
 
 def use_isa(name: str) -> None:
-    """Run the kernels compiled for ``name`` ("baseline", "avx2", "avx512"); ValueError if
+    """Run the kernels compiled for ``name`` ("baseline", "avx2", "avx512", or "avx512bf16":
+    avx512 with AVX512_BF16's rounding in Muon's momentum pass, the same bits); ValueError if
     this CPU or build lacks it. ``FASTOPTIM_ISA`` does the same at import."""
     _core.use_isa(name)
 

@@ -98,8 +98,9 @@ def test_op_matches_class(rng):
 
 
 def test_same_bits_on_every_isa_and_thread_count(rng, restore_threads):
-    # (5, 40007): wider than a column tile (16384), with a tail that is not a multiple of 16
-    shapes = [(70000,), (300, 257), (3, 40, 129), (1, 5000), (5, 40007)]
+    # (5, 40007): wider than a column tile (16384), with a tail that is not a multiple of 16;
+    # (20000, 7): tall and narrow, two blocks of rows, each reduced 1024 rows at a time
+    shapes = [(70000,), (300, 257), (3, 40, 129), (1, 5000), (5, 40007), (20000, 7)]
     p0 = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     gs = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(3)]
 

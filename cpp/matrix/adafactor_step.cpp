@@ -21,10 +21,24 @@ double in_dtype(Dtype d, double x) { return d == kF32 ? double(float(x)) : x; }
 // The step number this step takes: the counter plus one in the counter's own type (torch
 // A fixed piece of one tensor: rows [row0, row0 + nrows) and columns [col0, col0 + ncols) of
 // matrix `batch` (factored), or elements [off, off + n) (unfactored). `col_part` indexes its
-// column partial sums, `row_lane` its rows' 16 lanes of g².
+// column partial sums, `row_lane` its rows' 16 lanes of g² (matrices cut into several tiles of
+// columns; `whole_rows`: a single tile, whose rows' sums the block writes itself).
 struct Block {
   std::size_t tensor, batch, row0, nrows, col0, ncols, off, n, col_part, row_lane;
+  bool whole_rows;
 };
+
+// The 16 lanes of each row of a block whose rows are whole (one tile), kWholeRowsAtOnce rows at
+// a time (the kernel adds to the column partials and ‖p‖²'s lanes in row order however the rows
+// are split): per thread, 128 KiB reused from block to block and step to step, so that a tall
+// narrow matrix does not allocate and fault in 16 doubles per row of the whole matrix every
+// step (a 1048576×16 step spent ~150 ms of its ~180 there, 1 thread).
+constexpr std::size_t kWholeRowsAtOnce = 1024;
+double* whole_row_lanes(std::size_t rows) {
+  thread_local std::vector<double> lanes(kWholeRowsAtOnce * kLanes);
+  std::fill(lanes.begin(), lanes.begin() + std::ptrdiff_t(rows * kLanes), 0.0);
+  return lanes.data();
+}
 
 // Per tensor, what passes 1 and 2 produce and pass 3 uses.
 struct TensorScalars {
@@ -95,14 +109,16 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
           const std::size_t nr = std::min(per, t.rows - r);
           for (std::size_t c = 0; c < t.cols; c += tile) {
             const std::size_t nc = std::min(tile, t.cols - c);
-            blocks.push_back({i, b, r, nr, c, nc, (b * t.rows + r) * t.cols + c, nr * nc, col_parts, row_lanes});
+            const bool whole = tile == t.cols;
+            blocks.push_back(
+                {i, b, r, nr, c, nc, (b * t.rows + r) * t.cols + c, nr * nc, col_parts, row_lanes, whole});
             col_parts += nc;
-            row_lanes += nr * kLanes;
+            if (!whole) row_lanes += nr * kLanes;
           }
         }
     } else {
       for (std::size_t off = 0; off < t.numel; off += kAfVecBlock)
-        blocks.push_back({i, 0, 0, 0, 0, 0, off, std::min(kAfVecBlock, t.numel - off), 0, 0});
+        blocks.push_back({i, 0, 0, 0, 0, 0, off, std::min(kAfVecBlock, t.numel - off), 0, 0, false});
     }
     sc[i].nblocks = blocks.size() - sc[i].first_block;
   }
@@ -129,10 +145,19 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
     const AdafactorTensor& t = ts[b.tensor];
     const AdafactorKernels& k = isa.adafactor[t.dtype];
     double* pl = &lanes[bi * kLanes];
-    if (t.factored)
+    if (t.factored && b.whole_rows) {  // the rows' sums: their 16 lanes pairwise
+      double* rs = &rows[sc[b.tensor].row_sums + b.batch * t.rows + b.row0];
+      for (std::size_t r0 = 0; r0 < b.nrows; r0 += kWholeRowsAtOnce) {
+        const std::size_t nr = std::min(kWholeRowsAtOnce, b.nrows - r0);
+        double* rl = whole_row_lanes(nr);
+        k.row_stats(at(t.param, b.off + r0 * t.cols, t.dtype), at(t.grad, b.off + r0 * t.cols, t.dtype), nr, b.ncols,
+                    t.cols, rl, &cols[b.col_part], pl);
+        for (std::size_t r = 0; r < nr; ++r) rs[r0 + r] = pairwise_lane_sum(&rl[r * kLanes]);
+      }
+    } else if (t.factored) {
       k.row_stats(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype), b.nrows, b.ncols, t.cols,
                   &rlanes[b.row_lane], &cols[b.col_part], pl);
-    else
+    } else
       k.vec_stats(at(t.param, b.off, t.dtype), at(t.grad, b.off, t.dtype), at(t.variance, b.off, t.dtype), b.n,
                   sc[b.tensor].w, pl);
   });
@@ -172,19 +197,23 @@ void adafactor_step(const std::vector<AdafactorTensor>& ts, const std::vector<Ad
     for (std::size_t batch = 0; batch < t.batches; ++batch) {
       // Column sums: the blocks' partials in block (row) order. Row sums: each row's lanes
       // summed over its tiles in column order, then the 16 lanes pairwise (one tile: its lanes).
+      // (whole rows: the row sums are already written by pass 1)
+      const bool whole = blocks[b].whole_rows;
       col_sums.assign(t.cols, 0.0);
-      row_acc.assign(t.rows * kLanes, 0.0);
+      if (!whole) row_acc.assign(t.rows * kLanes, 0.0);
       for (; b < sc[i].first_block + sc[i].nblocks && blocks[b].batch == batch; ++b) {
         const Block& blk = blocks[b];
         const double* part = &cols[blk.col_part];
         double* cs = &col_sums[blk.col0];
         for (std::size_t c = 0; c < blk.ncols; ++c) cs[c] += part[c];
+        if (whole) continue;
         const double* rl = &rlanes[blk.row_lane];
         double* ra = &row_acc[blk.row0 * kLanes];
         for (std::size_t j = 0; j < blk.nrows * kLanes; ++j) ra[j] += rl[j];
       }
       double* rs = &rows[sc[i].row_sums + batch * t.rows];
-      for (std::size_t r = 0; r < t.rows; ++r) rs[r] = pairwise_lane_sum(&row_acc[r * kLanes]);
+      if (!whole)
+        for (std::size_t r = 0; r < t.rows; ++r) rs[r] = pairwise_lane_sum(&row_acc[r * kLanes]);
       k.factors(at(t.row_var, batch * t.rows, t.dtype), at(t.col_var, batch * t.cols, t.dtype), inv_col(i, batch),
                 &rows[sc[i].row_sums + batch * t.rows], col_sums.data(), t.rows, t.cols, sc[i].w, h.eps1);
     }

@@ -16,10 +16,12 @@
 #include "matrix/pass_probe.hpp"
 
 // The helpers below pass GCC vector types by value: in the baseline copy a 4-double vector is
-// wider than SSE registers, which -Wpsabi reports as an ABI change. These functions are internal
-// to one copy (an anonymous namespace) and inlined; no ABI is crossed. (Not popped: the templates
-// are instantiated at the end of the translation unit, where this header is the last one.)
-#if defined(__GNUC__) && !defined(__clang__)
+// wider than SSE registers, which -Wpsabi (GCC's and Clang's) reports as an ABI change. These
+// functions are internal to one copy (an anonymous namespace) and inlined; no ABI is crossed.
+// (Not popped: the templates are instantiated at the end of the translation unit.)
+#if defined(__clang__)
+#pragma clang diagnostic ignored "-Wpsabi"
+#elif defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import pickle
+import zlib
 
 import numpy as np
 import pytest
@@ -173,7 +174,9 @@ def test_state_starts_from_the_options_at_the_first_step():
 def _random_cases():
     out = []
     for rule, mod in MODULES.items():
-        rng = np.random.default_rng(abs(hash(rule)) % 2**32)
+        # seeded by the rule's name through crc32: hash() of a str changes from run to run
+        # (PYTHONHASHSEED), which made these configurations, and so the suite, differ per run
+        rng = np.random.default_rng(zlib.crc32(rule.encode()))
         for i in range(3):
             out.append((rule, i, *mod.random_case(rng)))
     return out

@@ -88,6 +88,35 @@ def test_stream_probe_computes_its_formula():
     assert fo.active_isa()
 
 
+def test_matrix_pass_probes_compute_their_formulas(restore_threads):
+    # bench/matrix_roof.py's roofs: each probe must touch every element of its streams once
+    from fastoptim import _core
+
+    rng = np.random.default_rng(0)
+    fo.set_num_threads(2)
+    _core.set_min_elements_per_thread(1000)
+    rows, cols = 5, 20000  # wider than a column tile (16384): two tiles per row block
+    a0, g = rng.standard_normal(rows * cols).astype(np.float32), rng.standard_normal(rows * cols).astype(np.float32)
+    w = rng.standard_normal(cols).astype(np.float32)
+    a = a0.copy()
+    _core.pass_probe("rw_cols", [a, g, w, cols])
+    want = np.float32(0.5) * a0 + (g.reshape(rows, cols) * w).ravel()
+    np.testing.assert_array_equal(a, want)
+    a = a0.copy()
+    o16, o32 = np.empty(a.size, np.uint16), np.empty(a.size, np.float32)
+    _core.pass_probe("rw_out", [a, g, o16])
+    np.testing.assert_array_equal(a, np.float32(0.5) * a0 + g)
+    np.testing.assert_array_equal(o16, (a.view(np.uint32) >> 16).astype(np.uint16))
+    b = a.copy()
+    _core.pass_probe("rw_out", [b, g, o32])
+    np.testing.assert_array_equal(o32, b)
+    c = a0.copy()
+    _core.pass_probe("half_rw", [c, o16])
+    np.testing.assert_array_equal(c, np.float32(0.5) * a0 + (o16.astype(np.uint32) << 16).view(np.float32))
+    with pytest.raises(ValueError, match="cols must divide"):
+        _core.pass_probe("rw_cols", [a, g, w, 7])
+
+
 def test_bench_charts_keep_each_contender_in_one_colour():
     pytest.importorskip("matplotlib", reason="charts need matplotlib (extra 'demo')")
     import matplotlib.pyplot as plt

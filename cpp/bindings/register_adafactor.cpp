@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -210,7 +211,42 @@ double pass_probe_py(const std::string& shape, py::list arrays) {
     parallel_ranges(a.size, 32, [&](std::size_t lo, std::size_t hi) { k.probe_half_rw(ap + lo, hp + lo, hi - lo); });
     return 0.0;
   }
-  throw py::value_error("shape: one of 'read', 'rw_out', 'half_rw', got '" + shape + "'");
+  // Pass 3's streams with its column vector (matrix/pass_probe.hpp), over one matrix of `cols`
+  // columns cut into blocks as adafactor_step cuts it (column tiles of kAfTileCols, rows in blocks
+  // of at least kAfBlockElems elements and kAfMinRows rows), shared out among the step's threads.
+  if (shape == "rw_cols") {
+    if (na != 4) throw py::value_error("rw_cols: arrays a, g, w, cols (int)");
+    const std::size_t cols = arrays[3].cast<std::size_t>();
+    const ArrayRef a = f32(0, true, py::handle()), g = f32(1, false, arrays[0]);
+    if (cols == 0 || a.size % cols != 0) throw py::value_error("cols must divide the arrays' size");
+    const ArrayRef w = check_plain(arrays[2], Label{"arrays", nullptr, 2}, py::dtype::of<float>(), cols);
+    const std::size_t rows = a.size / cols, tile = std::min(cols, kAfTileCols);
+    const std::size_t per = std::min(std::max((kAfBlockElems + tile - 1) / tile, kAfMinRows), rows);
+    const std::size_t row_blocks = (rows + per - 1) / per, tiles = (cols + tile - 1) / tile;
+    auto* ap = static_cast<float*>(a.data);
+    const auto* gp = static_cast<const float*>(g.data);
+    const auto* wp = static_cast<const float*>(w.data);
+    struct Ctx {
+      float* a;
+      const float *g, *w;
+      std::size_t rows, cols, tile, per, tiles;
+      const AdafactorKernels* k;
+    } ctx{ap, gp, wp, rows, cols, tile, per, tiles, &k};
+    py::gil_scoped_release nogil;
+    run_parallel(
+        threads_for(a.size), int(row_blocks * tiles),
+        [](void* p, int b) {
+          const Ctx& x = *static_cast<const Ctx*>(p);
+          const std::size_t r0 = std::size_t(b) / x.tiles * x.per, c0 = std::size_t(b) % x.tiles * x.tile;
+          const std::size_t nr = std::min(x.per, x.rows - r0), nc = std::min(x.tile, x.cols - c0);
+          const std::size_t off = r0 * x.cols + c0;
+          x.k->probe_rw_cols(x.a + off, x.g + off, x.w + c0, nr, nc, x.cols);
+        },
+        &ctx);
+    return 0.0;
+  }
+  throw py::value_error("shape: one of 'read', 'rw_out', 'half_rw', 'rw_cols', got '" +
+                        shape + "'");
 }
 
 }  // namespace
@@ -229,7 +265,9 @@ void register_adafactor(py::module_& m) {
   m.def("pass_probe", &pass_probe_py, py::arg("shape"), py::arg("arrays"),
         "The streaming probe of a matrix pass's byte shape on the step's threads (bench/matrix_roof.py): "
         "'read' [a] or [a, b]: sums float32 read streams; 'rw_out' [a, g, o]: a = 0.5a + g, o = a (o float32, "
-        "or uint16: a's top half); 'half_rw' [a, h]: a = 0.5a + bfloat16 h (uint16 bits).");
+        "or uint16: a's top half); 'half_rw' [a, h]: a = 0.5a + bfloat16 h (uint16 bits). With a matrix's column "
+        "vector beside every row (cols: the matrix's width; blocks as adafactor_step cuts the matrix): "
+        "'rw_cols' [a, g, w, cols]: a = 0.5a + g·w[c].");
 }
 
 }  // namespace fastoptim

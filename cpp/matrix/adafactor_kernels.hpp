@@ -318,5 +318,6 @@ template <class T>
 constexpr AdafactorKernels adafactor_kernels() {
   return {af_row_stats<T>, af_vec_stats<T>, af_factors<T>, af_row_update_sq<T>,
           af_vec_update_sq<T>, af_row_apply<T>, af_vec_apply<T>,
-          pass_probe_read,   pass_probe_rw_out16, pass_probe_rw_out32, pass_probe_half_rw};
+          pass_probe_read,   pass_probe_rw_out16, pass_probe_rw_out32, pass_probe_half_rw,
+          pass_probe_rw_cols};
 }

@@ -47,6 +47,9 @@ struct AdafactorKernels {
   void (*probe_rw_out16)(float* a, const float* g, std::uint16_t* o, std::size_t n);
   void (*probe_rw_out32)(float* a, const float* g, float* o, std::size_t n);
   void (*probe_half_rw)(float* a, const std::uint16_t* h, std::size_t n);
+  // ... and of the factored pass 3 with the column vector it reads beside every row
+  void (*probe_rw_cols)(float* a, const float* g, const float* w, std::size_t rows, std::size_t cols,
+                        std::size_t stride);
 };
 
 }  // namespace fastoptim

@@ -59,3 +59,19 @@ inline void pass_probe_half_rw(float* __restrict a, const std::uint16_t* __restr
     a[i] = c * a[i] + x;
   }
 }
+
+// The same streams as Adafactor's factored pass 3 (one row at a time), over `rows` rows of
+// `cols` columns (`stride` apart), with the vector of one value per column (1/√col_var) that it
+// reads beside every row. A wide matrix's rows push that vector out of L1 between two uses, so
+// each row reads it again from L2: a stream of its own, which the byte count above (12 B per
+// element) leaves out. This probe includes it; nothing else.
+//   rw_cols:  a[r,c] = a[r,c]/2 + g[r,c]·w[c]
+inline void pass_probe_rw_cols(float* __restrict a, const float* __restrict g, const float* __restrict w,
+                               std::size_t rows, std::size_t cols, std::size_t stride) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    float* __restrict ar = a + r * stride;
+    const float* __restrict gr = g + r * stride;
+#pragma omp simd
+    for (std::size_t c = 0; c < cols; ++c) ar[c] = 0.5f * ar[c] + gr[c] * w[c];
+  }
+}

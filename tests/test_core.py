@@ -2,6 +2,8 @@
 step over several plans, with the step counters it advances), the address path used by
 fastoptim.torch, per-step checks of the bound arrays, and the rule tables."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -76,13 +78,21 @@ def test_bad_counters_are_refused_before_anything_is_written(counter, exc):
     np.testing.assert_array_equal(p, 0.0)
 
 
+def _retype_in_place(a, dtype):
+    """Set an array's dtype in place: the change the check exists for. NumPy 2.5 deprecates it
+    (a DeprecationWarning, silenced here; the CPython 3.12/3.13 wheel tests got NumPy 2.5)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        a.dtype = dtype
+
+
 def test_a_param_changed_in_place_is_refused():
     p = np.zeros(8, np.float32)
     sp = _core.StepPlan("sgd", [p], {})
-    p.dtype = np.float64  # same memory, read as 4 float64
+    _retype_in_place(p, np.float64)  # same memory, read as 4 float64
     with pytest.raises(ValueError, match=r"params\[0\] was changed in place"):
         sp.step([np.ones(4, np.float64)], SGD, 1)
-    p.dtype = np.float32
+    _retype_in_place(p, np.float32)
     p.setflags(write=False)
     with pytest.raises(ValueError, match=r"params\[0\] was changed in place"):
         sp.step([np.ones(8, np.float32)], SGD, 1)

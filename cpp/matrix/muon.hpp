@@ -68,8 +68,9 @@ void muon_momentum(void* buf, const void* grad, void* update, std::size_t n, dou
 // The same momentum pass for float32 params on CPUs with AVX512_BF16 (the avx512bf16 table of
 // core/isa_kernels.cpp): VCVTNE2PS2BF16 rounds 32 floats to bfloat16 in one instruction, where
 // narrow(BF16)'s integer rounding (shift, mask, two adds, shift, NaN select) costs more than the
-// memory traffic saves on one core (bench/matrix_roof.py: 86-92 % of the pass's probe at one
-// thread with it, 96-98 % with the instruction; /tmp microbenchmarks in the closing note).
+// memory traffic saves on one core (bench/matrix_roof.py at one thread, 4096², 1024² and a
+// 768-wide block: 91, 64 and 94 % of the pass's probe with it, 100, 103 and 100 % with the
+// instruction, Zen 4).
 // The instruction rounds to nearest even and makes a NaN quiet keeping its sign and payload's
 // top, as narrow() does; it reads subnormal inputs as zero, where narrow() rounds them: a group
 // of 32 holding a subnormal (VFPCLASSPS) takes narrow() instead. Same bits on every input.

@@ -262,3 +262,19 @@ def test_ctrl_c_after_the_kernels_waits_for_copies_and_int_step_counts(monkeypat
     g1, t1, s1 = run(True)
     assert not torch.equal(g0, base[::2, ::2])
     assert torch.equal(g1, g0) and torch.equal(t1, t0) and s1 == s0 == 1
+
+
+@pytest.mark.parametrize("cls_name", ["Adam", "Adafactor", "Lamb"])
+def test_torch_grad_not_matching_its_param_is_refused_by_name(cls_name):
+    # p.data replaced without its grad: the registry's classes and the whole-tensor optimizers
+    # share one check, which names the param and writes nothing
+    torch = pytest.importorskip("torch", reason="torch is not installed: fastoptim.torch needs it")
+    import fastoptim.torch as fot
+
+    a, b = torch.nn.Parameter(torch.ones(4, 3)), torch.nn.Parameter(torch.ones(5))
+    opt = getattr(fot, cls_name)([{"params": [a]}, {"params": [b]}])
+    a.grad, b.grad = torch.ones(4, 3), torch.ones(5)
+    b.data = torch.ones(6)  # its grad keeps the old shape
+    with pytest.raises(ValueError, match=r"param_groups\[1\]\['params'\]\[0\]: its \.grad .* does not match it"):
+        opt.step()
+    assert torch.equal(a, torch.ones(4, 3)) and torch.equal(b, torch.ones(6))

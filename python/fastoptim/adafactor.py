@@ -29,7 +29,7 @@ import numpy as np
 
 from . import _core
 from .flat_params import aligned_full_like
-from .optimizer import Optimizer, StepResult, _float_array, _GroupState
+from .optimizer import Optimizer, StepResult, _float_array, _GroupState, check_float_params
 
 ADAFACTOR_KEYS = ("lr", "beta2_decay", "eps", "d", "weight_decay")
 _STATE_KEYS = ("row_var", "col_var", "variance")
@@ -116,9 +116,7 @@ class Adafactor(Optimizer):
 
     def _check_group(self, group: Mapping[str, Any]) -> None:
         check_adafactor_options(group)
-        for i, a in enumerate(group["params"]):
-            if a.dtype not in (np.float32, np.float64):
-                raise TypeError(f"params[{i}]: has dtype {a.dtype}; Adafactor steps float32 and float64 params")
+        check_float_params(group, "Adafactor")
 
     def _sync_plan(self, group: Mapping[str, Any], gs: _GroupState) -> list:
         """The group's state buffers (torch's shapes), made once; Adafactor has no StepPlan."""

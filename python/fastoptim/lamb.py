@@ -33,7 +33,7 @@ import numpy as np
 
 from . import _core
 from .flat_params import aligned_full_like
-from .optimizer import Optimizer, StepResult, _float_array, _GroupState, _step_count
+from .optimizer import Optimizer, StepResult, _float_array, _GroupState, _step_count, check_float_params
 
 LAMB_KEYS = ("lr", "betas", "weight_decay", "weight_decouple", "fixed_decay", "grad_averaging", "adam", "eps")
 """Group options every pytorch_optimizer.Lamb checkpoint has."""
@@ -169,9 +169,7 @@ class Lamb(Optimizer):
 
     def _check_group(self, group: Mapping[str, Any]) -> None:
         check_lamb_options(group)
-        for i, a in enumerate(group["params"]):
-            if a.dtype not in (np.float32, np.float64):
-                raise TypeError(f"params[{i}]: has dtype {a.dtype}; Lamb steps float32 and float64 params")
+        check_float_params(group, "Lamb")
 
     def _sync_plan(self, group: Mapping[str, Any], gs: _GroupState) -> list:
         """The group's state buffers, made once: the moments and each param's three norms."""

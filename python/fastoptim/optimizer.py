@@ -541,6 +541,14 @@ layout); 2: adds ``"fastoptim_format"`` and ``"rule"``. Both, and torch.optim's,
 _MAX_STEP = 2**53  # step counts are exact integers in float64 (and torch keeps them as floats)
 
 
+def check_float_params(group: Mapping[str, Any], rule: str) -> None:
+    """TypeError naming the param unless every param of the group is float32 or float64 (the
+    whole-tensor optimizers, which take no mixed precision)."""
+    for i, a in enumerate(group["params"]):
+        if a.dtype not in (np.float32, np.float64):
+            raise TypeError(f"params[{i}]: has dtype {a.dtype}; {rule} steps float32 and float64 params")
+
+
 def _step_count(value: Any, where: str) -> int:
     """A checkpoint's step count (int, float, NumPy or torch scalar) as an exact int >= 0."""
     if hasattr(value, "item") and not isinstance(value, (int, float)):  # a NumPy or torch scalar

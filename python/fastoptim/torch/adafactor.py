@@ -21,8 +21,8 @@ from .. import _core
 from ..adafactor import adafactor_hyper, state_shapes
 from ..interrupts import deferred_interrupt_if
 from .classes import validate_like_torch
-from .layout import local
-from .optimizer import _check_param, _FastOptimizer, _scalar_dtype, group_params
+from .layout import ContiguousWork, local
+from .optimizer import _check_param, _FastOptimizer, _scalar_dtype, check_grad_matches, contiguous_state, group_params
 from .state_table import StateTable
 
 _LOW = (torch.float16, torch.bfloat16)
@@ -109,14 +109,7 @@ class Adafactor(_FastOptimizer):
             raise ValueError(f"Adafactor: state {sorted(unknown)} of a parameter of shape {tuple(p.shape)}; it keeps "
                              f"'step' and {sorted(shapes)}")
         for key, shape in shapes.items():
-            t = state.get(key)
-            if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape or not t.is_floating_point() \
-                    or t.device.type != "cpu" or t.layout != torch.strided:
-                desc = f"{t.dtype}, {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
-                raise ValueError(f"Adafactor: state[{key!r}] of a parameter of shape {tuple(p.shape)} is ({desc}); it "
-                                 f"must be a floating-point CPU tensor of shape {shape}")
-            if t.dtype != p.dtype or not t.is_contiguous():
-                state[key] = t.detach().to(p.dtype).contiguous()
+            contiguous_state(state, key, p, shape, "Adafactor")
         step = state.get("step")
         if not (isinstance(step, torch.Tensor) and step.dtype in (torch.float32, torch.float64, torch.int64)
                 and step.device.type == "cpu" and step.numel() == 1 and not step.requires_grad):
@@ -138,13 +131,15 @@ class Adafactor(_FastOptimizer):
             if type(self.__dict__.get("state")) is not StateTable:
                 self._wrap_state()
             params, grads, rows, cols, variances, counters, hypers, index = [], [], [], [], [], [], [], []
-            copies: list[tuple[torch.Tensor, torch.Tensor]] = []
+            works: list[ContiguousWork] = []
             low: list[tuple[dict[str, Any], list[torch.Tensor], float]] = []
             for gi, group in enumerate(self.param_groups):
                 active = [p for p in group["params"] if p.grad is not None]
                 if not active:
                     continue
-                for p in active:
+                for i, p in enumerate(group["params"]):
+                    if p.grad is None:
+                        continue
                     if torch.is_complex(p):
                         raise RuntimeError("Adafactor does not support complex parameters")
                     if p.grad.is_sparse:
@@ -152,10 +147,7 @@ class Adafactor(_FastOptimizer):
                     if local(p) is not p:
                         raise ValueError("Adafactor: DTensor (FSDP2) params are not supported by fastoptim's "
                                          "Adafactor (its row and column statistics span shards); use torch.optim")
-                    g = p.grad
-                    if g.shape != p.shape or g.dtype != p.dtype or g.device != p.device:
-                        raise ValueError(f"param_groups[{gi}]: a param's .grad ({g.dtype}, {tuple(g.shape)}) does "
-                                         f"not match it ({p.dtype}, {tuple(p.shape)})")
+                    check_grad_matches(p, f"param_groups[{gi}]['params'][{i}]")
                 eps1 = group["eps"][0]
                 if eps1 is None:  # torch's for-loop takes the first param's dtype for the whole group
                     eps1 = torch.finfo(active[0].dtype).eps
@@ -174,23 +166,20 @@ class Adafactor(_FastOptimizer):
                     if not state:
                         state.update(self._fresh_state(p))
                     self._checked_state(p, state)
-                    if p.is_contiguous():
-                        work = p.detach()
-                    else:
-                        work = p.detach().contiguous()
-                        copies.append((p, work))
-                    params.append(work.numpy())
+                    works.append(ContiguousWork(p.detach(), write=True))
+                    params.append(works[-1].work.numpy())
                     grads.append(p.grad.detach().contiguous().numpy())
                     rows.append(state["row_var"].numpy() if "row_var" in state else None)
                     cols.append(state["col_var"].numpy() if "col_var" in state else None)
                     variances.append(state["variance"].numpy() if "variance" in state else None)
                     counters.append(state["step"].numpy().reshape(1))
                     index.append(len(hypers) - 1)
-            with deferred_interrupt_if(bool(copies or low)):  # copies back, 16-bit params: the step whole
+            copies = any(w.copied for w in works)
+            with deferred_interrupt_if(copies or bool(low)):  # copies back, 16-bit params: the step whole
                 if params:
                     _core.adafactor_step(params, grads, rows, cols, variances, counters, hypers, index)
-                    for p, work in copies:
-                        p.detach().copy_(work)
+                    for w in works:
+                        w.done()
                 for group, lows, eps1 in low:  # 16-bit params: torch's own for-loop
                     for p in lows:
                         if not self.state[p]:

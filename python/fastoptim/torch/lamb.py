@@ -23,8 +23,8 @@ import torch
 from .. import _core
 from ..interrupts import deferred_interrupt
 from ..lamb import CLAMP, GROUP_OPTIONS, UNSUPPORTED, check_extra_kwargs, check_lamb_options, lamb_hyper
-from .layout import local
-from .optimizer import _check_param, _FastOptimizer, group_params
+from .layout import ContiguousWork, local
+from .optimizer import _check_param, _FastOptimizer, check_grad_matches, contiguous_state, group_params
 from .state_table import StateTable
 
 _NORMS = ("weight_norm", "adam_norm", "trust_ratio")
@@ -187,14 +187,7 @@ class Lamb(_FastOptimizer):
             raise ValueError(f"Lamb: unknown state {sorted(unknown)} (it keeps exp_avg, exp_avg_sq, "
                              f"{', '.join(_NORMS)})")
         for key in ("exp_avg", "exp_avg_sq"):
-            t = state.get(key)
-            if not isinstance(t, torch.Tensor) or t.shape != p.shape or not t.is_floating_point() \
-                    or t.device.type != "cpu" or t.layout != torch.strided:
-                desc = f"{t.dtype}, {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
-                raise ValueError(f"Lamb: state[{key!r}] of a parameter of shape {tuple(p.shape)} is ({desc}); it must "
-                                 "be a floating-point CPU tensor of the parameter's shape")
-            if t.dtype != p.dtype or not t.is_contiguous():
-                state[key] = t.detach().to(p.dtype).contiguous()
+            contiguous_state(state, key, p, tuple(p.shape), "Lamb")
         for key in _NORMS:
             if key in state:
                 v = state[key]
@@ -215,14 +208,14 @@ class Lamb(_FastOptimizer):
             if type(self.__dict__.get("state")) is not StateTable:
                 self._wrap_state()
             params, grads, ms, vs, norms, hypers, counters, index = [], [], [], [], [], [], [], []
-            copies: list[tuple[torch.Tensor, torch.Tensor]] = []
+            works: list[ContiguousWork] = []
             for gi, group in enumerate(self.param_groups):
                 plain = self._plain(group)
                 check_lamb_options(plain)  # options may have been changed through param_groups
                 counter = np.array([_step_value(group.get("step", 0), f"param_groups[{gi}]")], np.int64)
                 counters.append(counter)
                 hypers.append(lamb_hyper(plain, counter, self.maximize, self.clamp))
-                for p in group["params"]:
+                for i, p in enumerate(group["params"]):
                     if p.grad is None:
                         continue
                     g = p.grad
@@ -231,19 +224,13 @@ class Lamb(_FastOptimizer):
                     if local(p) is not p:
                         raise ValueError("Lamb: DTensor (FSDP2) params are not supported by fastoptim's Lamb (its "
                                          "norms span shards); use pytorch_optimizer.Lamb")
-                    if g.shape != p.shape or g.dtype != p.dtype or g.device != p.device:
-                        raise ValueError(f"param_groups[{gi}]: a param's .grad ({g.dtype}, {tuple(g.shape)}) does "
-                                         f"not match it ({p.dtype}, {tuple(p.shape)})")
+                    check_grad_matches(p, f"param_groups[{gi}]['params'][{i}]")
                     state = self.state[p]
                     if not state:
                         state.update(self._fresh_state(p))
                     self._checked_state(p, state)
-                    if p.is_contiguous():
-                        work = p.detach()
-                    else:
-                        work = p.detach().contiguous()
-                        copies.append((p, work))
-                    params.append(work.numpy())
+                    works.append(ContiguousWork(p.detach(), write=True))
+                    params.append(works[-1].work.numpy())
                     grads.append(g.detach().contiguous().numpy())
                     ms.append(state["exp_avg"].numpy())
                     vs.append(state["exp_avg_sq"].numpy())
@@ -252,8 +239,8 @@ class Lamb(_FastOptimizer):
             mgn, eps = float(self.defaults["max_grad_norm"]), float(self.defaults["eps"])
             with deferred_interrupt():  # the group steps written back (and copies): the step whole
                 _core.lamb_step(params, grads, ms, vs, norms, hypers, index, (mgn, eps) if self.pre_norm else None)
-                for p, work in copies:
-                    p.detach().copy_(work)
+                for w in works:
+                    w.done()
                 for group, counter in zip(self.param_groups, counters):
                     group["step"] = int(counter[0])
         return loss

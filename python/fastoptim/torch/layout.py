@@ -32,6 +32,25 @@ def local(t: torch.Tensor) -> torch.Tensor:
     return t.to_local() if DTensor is not None and isinstance(t, DTensor) else t
 
 
+class ContiguousWork:
+    """A tensor's memory as the contiguous tensor a whole-tensor kernel steps (Muon, Adafactor,
+    LAMB): itself, or a contiguous copy (another memory order, or gaps), written back by
+    ``done()`` where ``write`` is set."""
+
+    def __init__(self, t: torch.Tensor, write: bool) -> None:
+        self.t, self.write = t, write
+        self.work = t if t.is_contiguous() else t.contiguous()
+
+    @property
+    def copied(self) -> bool:
+        """Whether the kernel steps a copy (which ``done()`` writes back)."""
+        return self.work is not self.t
+
+    def done(self) -> None:
+        if self.write and self.copied:
+            self.t.copy_(self.work)
+
+
 def is_dense(t: torch.Tensor) -> bool:
     """Whether ``t``'s elements fill one gapless, non-overlapping block of memory, in some order."""
     dims = sorted((s, n) for s, n in zip(t.stride(), t.shape) if n != 1)

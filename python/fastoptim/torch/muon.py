@@ -26,7 +26,7 @@ import torch
 from .. import _core
 from ..interrupts import deferred_interrupt
 from ..muon import ADJUST_LR_FNS, DESCRIPTOR, NS_COEFFICIENTS, adjusted_lr
-from .layout import local
+from .layout import ContiguousWork, local
 from .optimizer import _check_param, _FastOptimizer, group_params
 
 _KEYS = ("lr", "weight_decay", "momentum", "nesterov", "ns_coefficients", "eps", "ns_steps", "adjust_lr_fn")
@@ -52,19 +52,6 @@ def orthogonalise(update: torch.Tensor, coefficients: tuple[float, float, float]
         gram = torch.addmm(gram, gram, gram, beta=b, alpha=c)
         x = torch.addmm(x, gram, x, beta=a)
     return x.T if tall else x
-
-
-class _Dense:
-    """A tensor's memory as the contiguous tensor the kernels step: itself, or a copy written
-    back afterwards (a param, gradient or buffer in another memory order, or with gaps)."""
-
-    def __init__(self, t: torch.Tensor, write: bool) -> None:
-        self.t, self.write = t, write
-        self.work = t if t.is_contiguous() else t.contiguous()
-
-    def done(self) -> None:
-        if self.write and self.work is not self.t:
-            self.t.copy_(self.work)
 
 
 class Muon(_FastOptimizer):
@@ -186,8 +173,8 @@ class Muon(_FastOptimizer):
         for group, items in work:
             for dtype in dict.fromkeys(p.dtype for p, _ in items):
                 sel = [(p, g, self.state[p]["momentum_buffer"]) for p, g in items if p.dtype == dtype]
-                grads = [_Dense(g, False) for _, g, _ in sel]
-                bufs = [_Dense(b, True) for _, _, b in sel]
+                grads = [ContiguousWork(g, False) for _, g, _ in sel]
+                bufs = [ContiguousWork(b, True) for _, _, b in sel]
                 updates = [torch.empty(p.shape, dtype=torch.bfloat16) for p, _, _ in sel]
                 _core.muon_momentum([_numpy(b.work) for b in bufs], [_numpy(g.work) for g in grads],
                                     [_numpy(u) for u in updates], float(group["momentum"]), bool(group["nesterov"]))
@@ -201,7 +188,7 @@ class Muon(_FastOptimizer):
             coefficients = tuple(group["ns_coefficients"])
             outs = [orthogonalise(u, coefficients, int(group["ns_steps"]), group["eps"]).contiguous()
                     for u in updates]
-            dense = [_Dense(p, True) for p in params]
+            dense = [ContiguousWork(p, True) for p in params]
             decay = 1 - lr * group["weight_decay"]
             _core.muon_apply([_numpy(d.work) for d in dense], [_numpy(o) for o in outs], [decay] * len(params),
                              [-adjusted_lr(lr, group["adjust_lr_fn"], p.shape) for p in params])

@@ -47,6 +47,28 @@ def _check_param(p: torch.Tensor, where: str, owner: str = "fastoptim.torch") ->
                          "complex64/complex128 as pairs of them, float16/bfloat16 in float32)")
 
 
+def check_grad_matches(p: torch.Tensor, where: str) -> None:
+    """ValueError naming ``where`` unless ``p.grad`` has the param's shape, dtype and device."""
+    g = p.grad
+    if g.shape != p.shape or g.dtype != p.dtype or g.device != p.device:
+        raise ValueError(f"{where}: its .grad ({g.dtype}, {tuple(g.shape)}) does not match it "
+                         f"({p.dtype}, {tuple(p.shape)}); was p.data replaced without its grad?")
+
+
+def contiguous_state(state: dict[str, Any], key: str, p: torch.Tensor, shape: tuple[int, ...], rule: str) -> None:
+    """Checks ``state[key]`` of a whole-tensor optimizer (Adafactor, LAMB): a floating-point, dense
+    CPU tensor of ``shape`` (ValueError naming it otherwise); one of another float dtype or memory
+    order is replaced by a contiguous copy in the param's dtype (as torch's checkpoints load)."""
+    t = state.get(key)
+    if not isinstance(t, torch.Tensor) or tuple(t.shape) != tuple(shape) or not t.is_floating_point() \
+            or t.device.type != "cpu" or t.layout != torch.strided:
+        desc = f"{t.dtype}, {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
+        raise ValueError(f"{rule}: state[{key!r}] of a parameter of shape {tuple(p.shape)} is ({desc}); it must be "
+                         f"a floating-point CPU tensor of shape {tuple(shape)}")
+    if t.dtype != p.dtype or not t.is_contiguous():
+        state[key] = t.detach().to(p.dtype).contiguous()
+
+
 def group_params(param_group: dict[str, Any]) -> tuple[list[Any], list[torch.Tensor]]:
     """A group's ``params`` as a list — read once (a generator such as ``layer.parameters()`` can
     only be read once; torch is then handed the list) and refused as a set, as torch refuses it —
@@ -514,10 +536,7 @@ class _FastOptimizer(torch.optim.Optimizer):
         for i, p in enumerate(active):  # built for new tensors: check them and their grads afresh
             where = f"param_groups[{gi}]['params'][{i}]"
             _check_param(p, where)
-            g = p.grad
-            if g.shape != p.shape or g.dtype != p.dtype or g.device != p.device:
-                raise ValueError(f"{where}: its .grad ({g.dtype}, {tuple(g.shape)}) does not match it "
-                                 f"({p.dtype}, {tuple(p.shape)}); was p.data replaced without its grad?")
+            check_grad_matches(p, where)
         self._building = True
         try:
             parts: dict[tuple, list[torch.Tensor]] = {}
